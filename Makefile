@@ -1,0 +1,55 @@
+# The two commands of the quick start are `make lab` and `make test`; both set up .venv first.
+# Variables: PYTHON (the interpreter that creates .venv), EXTRAS (pip extras; dev,gpu on an NVIDIA
+# machine), LAB_ARGS (extra arguments for JupyterLab, e.g. --no-browser --port=8889).
+PYTHON ?= python3
+EXTRAS ?= dev
+LAB_ARGS ?=
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help lab test lint format tutorial clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make lab       set up .venv and open JupyterLab on notebooks/"
+	@echo "make test      set up .venv and run every test (lint, unit tests, nbval over notebooks/ in the smoke profile)"
+	@echo "make tutorial  execute every notebook in the active profile and write HTML under build/tutorial/"
+	@echo "make format    format the code and notebooks with ruff"
+	@echo "make clean     remove build/ and .venv/ (never data/)"
+
+# Installed again whenever pyproject.toml changes. The stamp names the extras, so EXTRAS=dev,gpu reinstalls.
+$(VENV)/.installed-$(EXTRAS): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "unet-tutorial needs Python 3.10 or newer; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lab: $(VENV)/.installed-$(EXTRAS)
+	@$(BIN)/python -m unet_helpers.config
+	$(BIN)/jupyter lab notebooks $(LAB_ARGS)
+
+test: $(VENV)/.installed-$(EXTRAS) lint
+	UNET_PROFILE=smoke $(BIN)/python -m pytest -v
+
+lint: $(VENV)/.installed-$(EXTRAS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-$(EXTRAS)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+tutorial: $(VENV)/.installed-$(EXTRAS)
+	@$(BIN)/python -m unet_helpers.config | head -n 1
+	@mkdir -p build/tutorial
+	@for notebook in notebooks/*.ipynb; do \
+		echo "executing $$notebook"; \
+		$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
+			--output-dir build/tutorial "$$notebook" || exit 1; \
+	done
+	@echo "HTML written to build/tutorial/"
+
+clean:
+	rm -rf build $(VENV)
