@@ -6,6 +6,8 @@ EXTRAS ?= dev
 LAB_ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
+# JupyterLab refuses to start as root (containers, some cloud machines) unless told it is on purpose.
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help lab test lint format tutorial clean
 .DEFAULT_GOAL := help
@@ -28,7 +30,7 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 
 lab: $(VENV)/.installed-$(EXTRAS)
 	@$(BIN)/python -m unet_helpers.config
-	$(BIN)/jupyter lab notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab notebooks $(ROOT_ARGS) $(LAB_ARGS)
 
 test: $(VENV)/.installed-$(EXTRAS) lint
 	UNET_PROFILE=smoke $(BIN)/python -m pytest -v

@@ -19,11 +19,14 @@ def source(cell: dict) -> str:
     return "".join(cell["source"])
 
 
-def test_there_are_notebooks_in_order():
+def test_notebooks_are_numbered_in_reading_order():
     names = [path.name for path in NOTEBOOKS]
-    assert names, "no notebooks found"
-    numbers = [int(re.match(r"(\d\d)_", name).group(1)) for name in names]
-    assert numbers == list(range(len(names))), f"notebooks are not numbered 00, 01, ...: {names}"
+    assert names and names[0] == "00_setup.ipynb"
+    numbers = [re.match(r"(\d\d)_[a-z0-9_]+\.ipynb$", name) for name in names]
+    assert all(numbers), f"every notebook is named NN_lowercase_words.ipynb: {names}"
+    assert len({number.group(1) for number in numbers}) == len(names), (
+        f"two notebooks share a number: {names}"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
