@@ -221,6 +221,9 @@ def test_batches_shapes_and_length(tmp_path):
     dataset = data.load_dataset(
         tmp_path, image_size=16, batch_size=4, split="all", shuffle=False, progress=False
     )
+    # Static shapes: a Keras model or an augmentation layer downstream needs to know the channels.
+    assert dataset.element_spec[0].shape.as_list() == [None, 16, 16, 3]
+    assert dataset.element_spec[1].shape.as_list() == [None, 16, 16, 1]
     batches = list(dataset.as_numpy_iterator())
     assert len(dataset) == 3 == len(batches)
     assert [images.shape for images, _ in batches] == [(4, 16, 16, 3)] * 2 + [(2, 16, 16, 3)]

@@ -8,7 +8,15 @@ from unet_helpers.versions import VersionCheck, check_versions
 
 def test_everything_required_is_checked_and_met_here():
     checks = {check.name: check for check in check_versions()}
-    assert {"python", "tensorflow", "keras", "numpy", "matplotlib", "opencv-python-headless"} <= set(checks)
+    assert {
+        "python",
+        "tensorflow",
+        "keras",
+        "numpy",
+        "matplotlib",
+        "opencv-python-headless",
+        "pillow",
+    } <= set(checks)
     # Optional extras (dev, gpu) are not requirements of the notebooks.
     assert "pytest" not in checks and "nbval" not in checks
     assert checks["tensorflow"].required.startswith(">=2.16")

@@ -1,9 +1,18 @@
 """Helper package for the unet-tutorial notebooks.
 
-Each module has one job: ``config`` picks the size of every run (the profiles) and where data goes,
-``versions`` checks the installed libraries against what the series needs, ``errors`` holds the
-exception raised for mistakes a user can fix. The notebooks import what two of them (or the command
-line) share.
+Each module has one job:
+
+- ``config``: the profiles that size every run, and where data goes;
+- ``versions``: checks the installed libraries against what the series needs;
+- ``errors``: the exception raised for mistakes a user can fix;
+- ``synthetic``: generates the embedded microscopy-like dataset (offline, from a seed);
+- ``datasets``: downloads real datasets (Oxford-IIIT Pet) and describes their layouts as views;
+- ``data``: loads a folder of images and masks, checked, as a fast ``tf.data`` pipeline;
+- ``augment``: paired geometric and photometric augmentation, masks kept exact;
+- ``model``: builds the UNet from small named blocks (``build_unet``);
+- ``viz``: figures of images with their masks.
+
+The notebooks import what two of them (or the command line) share.
 """
 
 __version__ = "0.1.0"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -510,7 +511,8 @@ def _decode_image(path: tf.Tensor, via_python: tf.Tensor, channels: int) -> tf.T
         )
         return tf.ensure_shape(image, [None, None, channels])
 
-    return tf.cond(via_python, with_python, with_tensorflow)
+    # The channel count is only known per file, so tf.cond loses it: restore it for the ops downstream.
+    return tf.ensure_shape(tf.cond(via_python, with_python, with_tensorflow), [None, None, channels])
 
 
 def _decode_mask(path: tf.Tensor, via_python: tf.Tensor, color_masks: bool) -> tf.Tensor:
@@ -669,13 +671,36 @@ def load_dataset(
     if batch_size is not None:
         dataset = dataset.batch(batch_size, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not False and augment is not None:
-        from unet_helpers.augment import AugmentOptions, augment_batch
+        from unet_helpers.augment import AugmentOptions, augment_dataset
 
         options = AugmentOptions() if augment is True else augment
-        # New seeds every epoch, so that an image is augmented differently each time it is seen.
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda batch, pair_seed: augment_batch(*batch, seed=pair_seed, options=options),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        dataset = augment_dataset(dataset, seed=seed, options=options)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def images_per_second(
+    dataset: tf.data.Dataset, *, first_epoch: bool = False, min_seconds: float = 2.0
+) -> float:
+    """How fast a dataset of ``(images, masks)`` batches delivers images, in images per second.
+
+    Args:
+        dataset: batches whose first element has the batch size as its leading dimension.
+        first_epoch: time exactly one pass over a dataset not iterated before (with a cache, the only pass
+            that reads and decodes files).
+        min_seconds: otherwise, the steady state: after one warm-up epoch (which fills the cache), batches
+            of the repeated dataset are counted from one iterator for at least this long, as a long
+            training run sees them.
+    """
+    if first_epoch:
+        start, count = time.perf_counter(), 0
+        for images, _ in dataset:
+            count += int(images.shape[0])
+        return count / (time.perf_counter() - start)
+    warmup_batches = max(int(dataset.cardinality()), 1)
+    batches = iter(dataset.repeat())
+    for _ in range(warmup_batches):
+        next(batches)
+    start, count = time.perf_counter(), 0
+    while time.perf_counter() - start < min_seconds:
+        count += int(next(batches)[0].shape[0])
+    return count / (time.perf_counter() - start)

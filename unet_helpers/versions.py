@@ -27,6 +27,7 @@ MODULE_OF_REQUIREMENT = {
     "numpy": "numpy",
     "matplotlib": "matplotlib",
     "opencv-python-headless": "cv2",
+    "pillow": "PIL",
     "packaging": "packaging",
     "tqdm": "tqdm",
 }
