@@ -103,6 +103,13 @@ OXFORD_PET_ARCHIVES: tuple[Archive, ...] = (
 )
 
 
+def _byte_progress(total: int, description: str, progress: bool) -> tqdm:
+    """A progress bar counting bytes (shown as KiB, MiB, ...)."""
+    return tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description, disable=not progress
+    )
+
+
 def download_oxford_pet(
     *, data_dir: Path | None = None, base_url: str = OXFORD_PET_URL, progress: bool = True
 ) -> Path:
@@ -160,13 +167,10 @@ def _download(url: str, target: Path, *, archive: Archive, root: Path, base_url:
             with (
                 urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response,
                 partial.open("wb") as file,
-                tqdm(
-                    total=int(response.headers.get("Content-Length") or archive.num_bytes),
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    desc=f"Downloading {archive.file_name}",
-                    disable=not progress,
+                _byte_progress(
+                    int(response.headers.get("Content-Length") or archive.num_bytes),
+                    f"Downloading {archive.file_name}",
+                    progress,
                 ) as bar,
             ):
                 while chunk := response.read(_CHUNK_BYTES):
@@ -201,14 +205,7 @@ def _check_placed_archive(path: Path, *, archive: Archive, url: str, progress: b
     num_bytes = path.stat().st_size
     with (
         path.open("rb") as file,
-        tqdm(
-            total=num_bytes,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=f"Checking {archive.file_name}",
-            disable=not progress,
-        ) as bar,
+        _byte_progress(num_bytes, f"Checking {archive.file_name}", progress) as bar,
     ):
         while chunk := file.read(_CHUNK_BYTES):
             hasher.update(chunk)
