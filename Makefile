@@ -44,7 +44,7 @@ format: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/ruff format .
 
 tutorial: $(VENV)/.installed-$(EXTRAS)
-	@$(BIN)/python -m unet_helpers.config | head -n 1
+	@$(BIN)/python -m unet_helpers.config
 	@mkdir -p build/tutorial
 	@for notebook in notebooks/*.ipynb; do \
 		echo "executing $$notebook"; \
