@@ -57,15 +57,12 @@ class Pair:
     Attributes:
         image: path of the image file.
         mask: path of the mask file.
-        height, width: the size of both, in pixels.
         image_via_python: the image is read with PIL (TensorFlow cannot decode it).
         mask_via_python: the mask is read with PIL (palette, 16-bit or 1-bit masks, TIFF).
     """
 
     image: Path
     mask: Path
-    height: int
-    width: int
     image_via_python: bool
     mask_via_python: bool
 
@@ -80,7 +77,6 @@ class DatasetScan:
         stored_values: every value the masks hold (colours as ``R * 65536 + G * 256 + B``), sorted.
         class_of_value: the class index of each stored value, in the order of ``stored_values``.
         color_masks: whether the masks are colour-coded (RGB with differing channels).
-        num_classes: the number of classes.
     """
 
     root: Path
@@ -88,7 +84,6 @@ class DatasetScan:
     stored_values: tuple[int, ...]
     class_of_value: tuple[int, ...]
     color_masks: bool
-    num_classes: int
 
 
 def _natural_key(name: str) -> list[int | str]:
@@ -271,8 +266,6 @@ GRAY_AS_COLOR = sum(COLOR_SCALE)
 
 @dataclass(frozen=True)
 class _FileReport:
-    height: int
-    width: int
     image_via_python: bool
     mask_via_python: bool
     values: frozenset[int]  # stored mask values; colours for RGB masks
@@ -290,8 +283,6 @@ def _inspect_pair(image_path: Path, mask_path: Path) -> _FileReport:
         )
     values, rgb_mask = _stored_mask_values(mask, mask_path)
     return _FileReport(
-        height=image.size[1],
-        width=image.size[0],
         image_via_python=not _decodes_with_tensorflow(image),
         mask_via_python=mask.format not in TF_FORMATS or mask.mode not in TF_MASK_MODES,
         values=frozenset(np.unique(values).tolist()),
@@ -437,13 +428,12 @@ def scan_dataset(
     scan = DatasetScan(
         root=Path(root).expanduser(),
         pairs=tuple(
-            Pair(image, mask, r.height, r.width, r.image_via_python, r.mask_via_python)
+            Pair(image, mask, r.image_via_python, r.mask_via_python)
             for (image, mask), r in zip(files, reports, strict=True)
         ),
         stored_values=tuple(stored_values),
         class_of_value=tuple(rule(value) for value in stored_values),
         color_masks=color_masks,
-        num_classes=num_classes,
     )
     _SCANS[key] = scan
     return scan
