@@ -10,6 +10,8 @@ Each module has one job:
 - ``data``: loads a folder of images and masks, checked, as a fast ``tf.data`` pipeline;
 - ``augment``: paired geometric and photometric augmentation, masks kept exact;
 - ``model``: builds the UNet from small named blocks (``build_unet``);
+- ``losses``: cross-entropy + Dice losses for binary and multi-class masks, and the paper's border weights;
+- ``metrics``: Dice, IoU and pixel accuracy, pooled over all pixels, as Keras metrics and NumPy functions;
 - ``viz``: figures of images with their masks.
 
 The notebooks import what two of them (or the command line) share.

@@ -1,0 +1,324 @@
+"""Segmentation losses: cross-entropy, Dice, their sum, and the UNet paper's border weights.
+
+:func:`segmentation_loss` picks the loss the series trains with, from the number of classes in the data:
+
+- 2 classes (binary masks, a 1-channel sigmoid model): binary cross-entropy + Dice (:func:`bce_dice_loss`);
+- 3 or more (a softmax model with one channel per class): sparse categorical cross-entropy + multi-class
+  Dice (:func:`cce_dice_loss`).
+
+Cross-entropy scores every pixel on its own, so a small object among many background pixels hardly moves
+it; Dice scores the overlap of the predicted and the true object, whatever their size. Their sum trains
+stably (cross-entropy) and cares about small objects (Dice).
+
+The cross-entropies are Keras's own (``keras.losses.BinaryCrossentropy`` and
+``SparseCategoricalCrossentropy``, checked against hand-computed values in ``tests/test_losses.py``). The
+Dice losses are ours: ``keras.losses.Dice`` has no smoothing term, so an image with an empty mask predicted
+perfectly (nothing there, nothing found) costs it the maximal loss of 1; see :class:`DiceLoss`.
+
+Every class here is registered with Keras, so a model compiled with these losses saves
+(``model.save("unet.keras")``) and loads (``keras.models.load_model``) without ``custom_objects``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import keras
+import numpy as np
+from keras import ops
+
+from unet_helpers.errors import UnetTutorialError
+
+PACKAGE = "unet_helpers"
+
+
+def soft_dice(y_true: Any, y_pred: Any, *, axis: Sequence[int] | None, smooth: float) -> Any:
+    """The soft Dice coefficient ``(2 * sum(t * p) + smooth) / (sum(t) + sum(p) + smooth)``.
+
+    Args:
+        y_true: 0/1 targets, float.
+        y_pred: probabilities in [0, 1], same shape and dtype as ``y_true``.
+        axis: the axes summed over; the others are kept. None sums everything.
+        smooth: added to the numerator and the denominator (see :class:`DiceLoss`). With 0, Keras's
+            epsilon (1e-7) keeps the denominator above 0, and empty targets with empty predictions score 0.
+
+    Returns:
+        Dice in [0, 1] (1: perfect overlap), shaped like ``y_true`` without the ``axis`` axes.
+    """
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    total = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis)
+    return (2.0 * intersection + smooth) / (total + (smooth or keras.backend.epsilon()))
+
+
+def _check_channels(y_pred: Any, *, binary: bool) -> None:
+    channels = y_pred.shape[-1]
+    if binary and channels != 1:
+        raise UnetTutorialError(
+            f"binary losses expect a 1-channel sigmoid output, got {channels} channels: for "
+            f"{channels}-class masks use segmentation_loss({channels}), or build_unet(num_classes=1)."
+        )
+    if not binary and channels == 1:
+        raise UnetTutorialError(
+            "multi-class losses expect a softmax output with one channel per class, got 1 channel: "
+            "build the model with build_unet(num_classes=K) for K classes, or use the binary losses."
+        )
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DiceLoss(keras.losses.Loss):
+    """``1 - soft Dice`` for binary masks and a 1-channel sigmoid output.
+
+    Inputs: ``y_true`` (B, H, W, 1), 0/1 float (the data's masks); ``y_pred`` (B, H, W, 1), probabilities
+    in [0, 1]. The loss is in [0, 1]: 0 for a perfect prediction.
+
+    **Per image, then averaged over the batch** (``per_image=True``, the default): each image gets its own
+    Dice, so a small object in one image counts as much as a large one in another, and the training signal
+    does not depend on which images share a batch. Pooled (``per_image=False``) sums every pixel of the
+    batch into one Dice, which a large object dominates: a batch of an image with 8 object pixels, predicted
+    perfectly, and an image with an empty mask and one false-positive pixel: without smoothing, pooled
+    gives 0.06 and per image 0.5 (``keras.losses.Dice`` with ``axis=None`` and with ``axis=(1, 2, 3)``);
+    per image with ``smooth=1`` gives 0.25, the false positive costing its own image 0.5.
+
+    **Smoothing**: ``smooth`` (1 pixel by default) is added to the numerator and the denominator, so an
+    image with nothing to find and nothing found scores Dice 1 (loss 0), and ``n`` false-positive pixels on
+    an empty image cost ``n / (n + 1)`` (with a gradient that pushes them down). Without it (``smooth=0``,
+    what ``keras.losses.Dice`` computes) a perfect prediction of an empty mask costs the maximal loss 1.
+
+    Args:
+        smooth: pixels added to the numerator and denominator of every Dice; 0 for the plain formula.
+        per_image: one Dice per image, averaged over the batch (True), or one for the whole batch (False).
+        name, reduction, dtype: as for every ``keras.losses.Loss``. With ``per_image``, ``call`` returns
+            one value per image, so sample weights are per image, shape (B,).
+    """
+
+    def __init__(
+        self,
+        smooth: float = 1.0,
+        per_image: bool = True,
+        name: str = "dice_loss",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.smooth = float(smooth)
+        self.per_image = bool(per_image)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """Loss per image, shape (B,), with ``per_image``; else one value for the batch, shape ()."""
+        _check_channels(y_pred, binary=True)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        axis = tuple(range(1, len(y_pred.shape))) if self.per_image else None
+        return 1.0 - soft_dice(y_true, y_pred, axis=axis, smooth=self.smooth)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "smooth": self.smooth, "per_image": self.per_image}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MulticlassDiceLoss(keras.losses.Loss):
+    """``1 - soft Dice``, averaged over all classes (background included), for a softmax output.
+
+    Inputs: ``y_true`` (B, H, W, 1), float class indices 0..K-1 (the data's masks), one-hot encoded here;
+    ``y_pred`` (B, H, W, K), softmax probabilities. K is read from ``y_pred``. The loss is in [0, 1].
+
+    Each class gets the soft Dice of its channel against its one-hot target, per image by default (see
+    :class:`DiceLoss` for why, and for ``smooth``), and the loss is ``1 -`` their mean over the K classes.
+    Smoothing also makes a class that is absent from an image and not predicted there score Dice 1 instead
+    of 0, so images are not penalized for classes they do not contain. Background counts like any class
+    here, which keeps a gradient on every channel; the *metrics* leave it out (see ``unet_helpers.metrics``).
+
+    Args:
+        smooth: pixels added to the numerator and denominator of every Dice.
+        per_image: a Dice per image and class (True), or per class over the whole batch (False).
+        name, reduction, dtype: as for every ``keras.losses.Loss``.
+    """
+
+    def __init__(
+        self,
+        smooth: float = 1.0,
+        per_image: bool = True,
+        name: str = "multiclass_dice_loss",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.smooth = float(smooth)
+        self.per_image = bool(per_image)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """Loss per image, shape (B,), with ``per_image``; else one value for the batch, shape ()."""
+        _check_channels(y_pred, binary=False)
+        num_classes = y_pred.shape[-1]
+        if len(y_true.shape) == len(y_pred.shape):
+            y_true = ops.squeeze(y_true, axis=-1)
+        one_hot = ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype=y_pred.dtype)
+        spatial = tuple(range(1, len(y_pred.shape) - 1))
+        axis = spatial if self.per_image else (0, *spatial)
+        dice_per_class = soft_dice(one_hot, y_pred, axis=axis, smooth=self.smooth)
+        return 1.0 - ops.mean(dice_per_class, axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "smooth": self.smooth, "per_image": self.per_image}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LossSum(keras.losses.Loss):
+    """The sum of several losses, each reduced to one value per image first.
+
+    ``call`` returns, per image, the sum over ``losses`` of each loss's values averaged over that image
+    (a pooled loss, with one value for the batch, adds that value to every image); the reduction then
+    averages over the batch. For images of one size this equals the sum of the losses computed on their
+    own: the mean of per-image mean cross-entropies is the mean over all pixels.
+
+    Sample weights, if any, weight whole images: shape (B,). For per-pixel weights (the paper's border
+    weights) give them to ``keras.losses.BinaryCrossentropy`` alone (see :func:`border_weights`).
+
+    Args:
+        losses: the ``keras.losses.Loss`` instances to add; their own reductions are not used.
+        name, reduction, dtype: as for every ``keras.losses.Loss``.
+    """
+
+    def __init__(
+        self,
+        losses: Sequence[keras.losses.Loss],
+        name: str = "loss_sum",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.losses = list(losses)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """Summed loss per image, shape (B,)."""
+        batch_size = ops.shape(y_pred)[0]
+        total = 0.0
+        for loss in self.losses:
+            values = loss.call(y_true, y_pred)
+            if len(values.shape) == 0:
+                values = ops.broadcast_to(values, (batch_size,))
+            elif len(values.shape) > 1:
+                values = ops.mean(values, axis=tuple(range(1, len(values.shape))))
+            total = total + values
+        return total
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "losses": [keras.saving.serialize_keras_object(loss) for loss in self.losses],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LossSum:
+        losses = [keras.saving.deserialize_keras_object(loss) for loss in config.pop("losses")]
+        return cls(losses=losses, **config)
+
+
+def dice_loss(*, smooth: float = 1.0, per_image: bool = True) -> DiceLoss:
+    """The binary Dice loss, :class:`DiceLoss`: 1-channel sigmoid output, per image by default."""
+    return DiceLoss(smooth=smooth, per_image=per_image)
+
+
+def bce_dice_loss(*, smooth: float = 1.0, per_image: bool = True) -> LossSum:
+    """Binary cross-entropy + Dice, for binary masks and a 1-channel sigmoid output.
+
+    ``y_true`` (B, H, W, 1) 0/1 float, ``y_pred`` (B, H, W, 1) probabilities in [0, 1]. The cross-entropy
+    (``keras.losses.BinaryCrossentropy``, mean over pixels, >= 0) plus :class:`DiceLoss` (in [0, 1], per
+    image by default): one value, >= 0, averaged over the batch.
+    """
+    # Dice first: it checks the model's output channels and says what to change.
+    return LossSum(
+        [DiceLoss(smooth=smooth, per_image=per_image), keras.losses.BinaryCrossentropy()], name="bce_dice"
+    )
+
+
+def cce_dice_loss(*, smooth: float = 1.0, per_image: bool = True) -> LossSum:
+    """Sparse categorical cross-entropy + multi-class Dice, for a K-channel softmax output.
+
+    ``y_true`` (B, H, W, 1) float class indices, ``y_pred`` (B, H, W, K) softmax probabilities. The
+    cross-entropy (``keras.losses.SparseCategoricalCrossentropy``, mean over pixels, >= 0) plus
+    :class:`MulticlassDiceLoss` (mean over all K classes, in [0, 1], per image by default).
+    """
+    return LossSum(
+        [
+            MulticlassDiceLoss(smooth=smooth, per_image=per_image),
+            keras.losses.SparseCategoricalCrossentropy(),
+        ],
+        name="cce_dice",
+    )
+
+
+def segmentation_loss(num_classes: int) -> keras.losses.Loss:
+    """The loss the series trains with, for data with ``num_classes`` classes.
+
+    Args:
+        num_classes: classes in the data (background included): 2 for binary masks, which the model
+            predicts with one sigmoid channel (``build_unet(num_classes=1)``); 3 or more for a model with
+            one softmax channel per class (``build_unet(num_classes=num_classes)``).
+
+    Returns:
+        :func:`bce_dice_loss` for 2 classes, :func:`cce_dice_loss` for more; Dice per image, smoothed by 1.
+
+    Raises:
+        UnetTutorialError: ``num_classes`` is not a whole number of 2 or more.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 2:
+        raise UnetTutorialError(
+            f"num_classes={num_classes!r}: pass the number of classes in the data, background included "
+            "(2 for binary masks, whose model has one sigmoid channel)."
+        )
+    return bce_dice_loss() if num_classes == 2 else cce_dice_loss()
+
+
+def border_weights(mask: np.ndarray, *, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
+    """The UNet paper's weight map: class balance plus a ridge between objects that nearly touch.
+
+    ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x))**2 / (2 * sigma**2))`` on background pixels, and
+    ``w_c(x)`` on object pixels (Ronneberger et al. 2015, eq. 2). ``d1`` and ``d2`` are the distances (in
+    pixels) to the nearest and the second-nearest object, where objects are the connected components
+    (8-connected) of the foreground. ``w_c`` balances the classes: each class gets the weight
+    ``pixels / (2 * pixels of that class)``, so both classes carry half the total weight (1 each when they
+    are equally common). With fewer than two objects there is no ridge. Computed once per mask, before
+    training: it costs one distance transform per object.
+
+    Use it as per-pixel sample weights of the cross-entropy alone, e.g. a dataset of ``(image, mask,
+    weights)`` and ``loss=keras.losses.BinaryCrossentropy()``, which then averages ``weight * loss`` over
+    the pixels.
+
+    Args:
+        mask: binary mask, (H, W) or (H, W, 1), 0 = background, anything else = object.
+        w0: height of the ridge between touching objects (10 in the paper).
+        sigma: width of the ridge, in pixels (5 in the paper, for about 512x512 images).
+
+    Returns:
+        float32 weights > 0, same shape as ``mask``.
+
+    Raises:
+        UnetTutorialError: the mask is not 2-D (or 2-D with one channel).
+    """
+    mask = np.asarray(mask)
+    shape = mask.shape
+    if mask.ndim == 3 and shape[-1] == 1:
+        mask = mask[..., 0]
+    if mask.ndim != 2:
+        raise UnetTutorialError(f"border_weights takes one mask, (H, W) or (H, W, 1); got shape {shape}.")
+    foreground = (mask != 0).astype(np.uint8)
+    counts = np.bincount(foreground.ravel(), minlength=2).astype(np.float64)
+    class_weight = np.where(counts > 0, foreground.size / (2.0 * np.maximum(counts, 1.0)), 0.0)
+    weights = class_weight[foreground]
+
+    num_labels, labels = cv2.connectedComponents(foreground, connectivity=8)
+    if num_labels > 2:  # label 0 is the background: at least two objects
+        nearest = np.full(mask.shape, np.inf)
+        second = np.full(mask.shape, np.inf)
+        for label in range(1, num_labels):
+            # Distance of every pixel to the nearest pixel of this object (0 on the object).
+            distance = cv2.distanceTransform(
+                (labels != label).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
+            )
+            second = np.minimum(second, np.maximum(nearest, distance))
+            nearest = np.minimum(nearest, distance)
+        ridge = w0 * np.exp(-((nearest + second) ** 2) / (2.0 * sigma**2))
+        weights = weights + np.where(foreground == 0, ridge, 0.0)
+    return weights.astype(np.float32).reshape(shape)
