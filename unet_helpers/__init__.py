@@ -12,6 +12,7 @@ Each module has one job:
 - ``model``: builds the UNet from small named blocks (``build_unet``);
 - ``losses``: cross-entropy + Dice losses for binary and multi-class masks, and the paper's border weights;
 - ``metrics``: Dice, IoU and pixel accuracy, pooled over all pixels, as Keras metrics and NumPy functions;
+- ``train``: compiles and fits the UNet with checkpoints that survive interruption; the command line;
 - ``viz``: figures of images with their masks.
 
 The notebooks import what two of them (or the command line) share.
