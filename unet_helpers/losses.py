@@ -66,8 +66,27 @@ def _check_channels(y_pred: Any, *, binary: bool) -> None:
         )
 
 
+class _SoftDiceLossBase(keras.losses.Loss):
+    """What both Dice losses share: the ``smooth`` and ``per_image`` settings, and their config."""
+
+    def __init__(
+        self,
+        smooth: float = 1.0,
+        per_image: bool = True,
+        name: str = "dice_loss",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.smooth = float(smooth)
+        self.per_image = bool(per_image)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "smooth": self.smooth, "per_image": self.per_image}
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class DiceLoss(keras.losses.Loss):
+class DiceLoss(_SoftDiceLossBase):
     """``1 - soft Dice`` for binary masks and a 1-channel sigmoid output.
 
     Inputs: ``y_true`` (B, H, W, 1), 0/1 float (the data's masks); ``y_pred`` (B, H, W, 1), probabilities
@@ -93,18 +112,6 @@ class DiceLoss(keras.losses.Loss):
             one value per image, so sample weights are per image, shape (B,).
     """
 
-    def __init__(
-        self,
-        smooth: float = 1.0,
-        per_image: bool = True,
-        name: str = "dice_loss",
-        reduction: str | None = "sum_over_batch_size",
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.smooth = float(smooth)
-        self.per_image = bool(per_image)
-
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Loss per image, shape (B,), with ``per_image``; else one value for the batch, shape ()."""
         _check_channels(y_pred, binary=True)
@@ -112,12 +119,9 @@ class DiceLoss(keras.losses.Loss):
         axis = tuple(range(1, len(y_pred.shape))) if self.per_image else None
         return 1.0 - soft_dice(y_true, y_pred, axis=axis, smooth=self.smooth)
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "smooth": self.smooth, "per_image": self.per_image}
-
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class MulticlassDiceLoss(keras.losses.Loss):
+class MulticlassDiceLoss(_SoftDiceLossBase):
     """``1 - soft Dice``, averaged over all classes (background included), for a softmax output.
 
     Inputs: ``y_true`` (B, H, W, 1), float class indices 0..K-1 (the data's masks), one-hot encoded here;
@@ -136,16 +140,9 @@ class MulticlassDiceLoss(keras.losses.Loss):
     """
 
     def __init__(
-        self,
-        smooth: float = 1.0,
-        per_image: bool = True,
-        name: str = "multiclass_dice_loss",
-        reduction: str | None = "sum_over_batch_size",
-        dtype: Any = None,
+        self, smooth: float = 1.0, per_image: bool = True, name: str = "multiclass_dice_loss", **kwargs: Any
     ) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.smooth = float(smooth)
-        self.per_image = bool(per_image)
+        super().__init__(smooth=smooth, per_image=per_image, name=name, **kwargs)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Loss per image, shape (B,), with ``per_image``; else one value for the batch, shape ()."""
@@ -158,9 +155,6 @@ class MulticlassDiceLoss(keras.losses.Loss):
         axis = spatial if self.per_image else (0, *spatial)
         dice_per_class = soft_dice(one_hot, y_pred, axis=axis, smooth=self.smooth)
         return 1.0 - ops.mean(dice_per_class, axis=-1)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "smooth": self.smooth, "per_image": self.per_image}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
