@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from segmentation_cases import pitfall_batch
 
 from unet_helpers import losses
 from unet_helpers.errors import UnetTutorialError
@@ -23,15 +24,6 @@ def value(loss, y_true, y_pred, **kwargs):
 # A 2x2 mask with its top row foreground, and a prediction with one sure and two unsure pixels.
 MASK = batch([[1, 1], [0, 0]])
 PREDICTION = batch([[1.0, 0.5], [0.0, 0.5]])
-
-
-def pitfall_batch():
-    """pitfalls.md: image 0 has 8 object pixels, predicted perfectly; image 1 is empty, 1 false positive."""
-    y_true = np.zeros((2, 4, 4, 1), np.float32)
-    y_true[0, :2] = 1
-    y_pred = y_true.copy()
-    y_pred[1, 0, 0, 0] = 1
-    return y_true, y_pred
 
 
 # Keras's cross-entropies, checked before we build on them.

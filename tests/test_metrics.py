@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from segmentation_cases import pitfall_batch
 
 from unet_helpers import losses, metrics
 from unet_helpers.errors import UnetTutorialError
@@ -49,15 +50,6 @@ def test_binary_metrics_of_a_perfect_and_an_all_wrong_prediction():
         "iou": 0,
         "pixel_accuracy": 0,
     }
-
-
-def pitfall_batch():
-    """pitfalls.md: image 0 has 8 object pixels, predicted perfectly; image 1 is empty, 1 false positive."""
-    y_true = np.zeros((2, 4, 4, 1), np.float32)
-    y_true[0, :2] = 1
-    y_pred = y_true.copy()
-    y_pred[1, 0, 0, 0] = 1
-    return y_true, y_pred
 
 
 def test_empty_mask_with_one_false_positive_pooled_and_per_image():

@@ -74,7 +74,7 @@ import sys
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -910,34 +910,27 @@ class _ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def _number(text: str, convert: type, kind: str, fits: Callable[[float], bool], rule: str) -> Any:
+    """Parse a numeric option for argparse; one-line messages for a non-number or a value out of range."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+    if not fits(value):
+        raise argparse.ArgumentTypeError(f"{value} is not {rule}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, "a whole number", lambda value: value >= 1, "1 or more")
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not above 0")
-    return value
+    return _number(text, float, "a number", lambda value: value > 0, "above 0")
 
 
 def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
+    return _number(text, float, "a number", lambda value: 0 < value < 1, "between 0 and 1")
 
 
 def _parser() -> argparse.ArgumentParser:
