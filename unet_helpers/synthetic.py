@@ -25,7 +25,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -38,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from unet_helpers import config
-from unet_helpers.errors import UnetTutorialError
+from unet_helpers.errors import ArgumentParser, UnetTutorialError
 
 GENERATOR_NAME = "unet_helpers.synthetic"
 # Bump when a change alters the generated files: folders written by another version are then refused.
@@ -429,14 +428,9 @@ def embedded_dataset(
     )
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of argparse's usage block
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Generate a dataset from the command line and print its folder; exit 2, with one line, on an error."""
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m unet_helpers.synthetic",
         description="Write the synthetic microscopy dataset (images/, masks/, dataset.json) into a folder.",
     )

@@ -80,7 +80,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unet_helpers import config
-from unet_helpers.errors import UnetTutorialError
+from unet_helpers.errors import ArgumentParser, UnetTutorialError
 
 if TYPE_CHECKING:
     import keras
@@ -905,11 +905,6 @@ def train_unet(
 # --- command line ---------------------------------------------------------------------------------------
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of argparse's usage block
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def _number(text: str, convert: type, kind: str, fits: Callable[[float], bool], rule: str) -> Any:
     """Parse a numeric option for argparse; one-line messages for a non-number or a value out of range."""
     try:
@@ -934,7 +929,7 @@ def _fraction(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m unet_helpers.train",
         description="Train a UNet on a folder of images and masks (or the embedded synthetic dataset), "
         "writing best.keras, history.csv, metrics.json and learning_curves.png to --out. Run the same "
