@@ -521,3 +521,91 @@ def test_command_line_mistakes_give_one_line_and_exit_2(tmp_path, dataset_dir, c
             train.main(["--out", out, *arguments] if arguments else [])
         stderr = capsys.readouterr().err
         assert exit_info.value.code == 2 and stderr.count("\n") == 1 and stderr.startswith("error:")
+
+
+@pytest.fixture(scope="module")
+def dark_object_dataset(tmp_path_factory, dataset_dir) -> Path:
+    """The tiny dataset with its masks stored the other way round: object 0 (dark), background 255."""
+    root = tmp_path_factory.mktemp("dark") / "cells"
+    shutil.copytree(dataset_dir / "images", root / "images")
+    (root / "masks").mkdir()
+    for path in sorted((dataset_dir / "masks").glob("*.png")):
+        mask = np.asarray(keras.utils.load_img(path, color_mode="grayscale"))
+        keras.utils.save_img(root / "masks" / path.name, (255 * (mask == 0))[..., None], scale=False)
+    return root
+
+
+def loaded_by_the_command_line(monkeypatch, capsys, *arguments: str) -> dict:
+    """What the command line hands to train_unet, without training."""
+    handed = {}
+
+    def capture(**kwargs):
+        handed.update(kwargs)
+        raise UnetTutorialError("captured")
+
+    monkeypatch.setattr(train, "train_unet", capture)
+    code, stderr = run_main(capsys, "--image-size", str(IMAGE_SIZE), "--batch-size", "4", *arguments)
+    assert code == 2 and "captured" in stderr, stderr
+    return handed
+
+
+def object_fraction(batches) -> float:
+    masks = np.concatenate([masks for _, masks in batches])
+    assert set(np.unique(masks)) <= {0.0, 1.0}
+    return float(masks.mean())
+
+
+def test_command_line_reads_dark_objects_with_invert_or_a_view(tmp_path, dataset_dir, dark_object_dataset,
+                                                               monkeypatch, capsys):  # fmt: skip
+    options = {"image_size": IMAGE_SIZE, "batch_size": 4, "progress": False}
+    truth = object_fraction(data.load_dataset(dataset_dir, split="validation", **options))
+    assert 0.05 < truth < 0.45
+    out = str(tmp_path / "out")
+    common = ("--data", str(dark_object_dataset), "--out", out)
+
+    as_stored = loaded_by_the_command_line(monkeypatch, capsys, *common)
+    assert object_fraction(as_stored["validation"]) == pytest.approx(1 - truth)  # what --invert is for
+    inverted = loaded_by_the_command_line(monkeypatch, capsys, *common, "--invert")
+    assert object_fraction(inverted["validation"]) == pytest.approx(truth)
+    assert inverted["settings"]["invert"] is True
+    by_view = loaded_by_the_command_line(monkeypatch, capsys, *common, "--view", "isbi2012-membrane")
+    assert object_fraction(by_view["validation"]) == pytest.approx(truth)
+    assert by_view["settings"]["mask_values"] == {0: 1, 255: 0} and by_view["num_classes"] == 2
+
+    # --no-shuffle-split validates on the last files in name order, as for slices of one stack.
+    in_order = loaded_by_the_command_line(monkeypatch, capsys, *common, "--invert", "--no-shuffle-split")
+    expected = data.load_dataset(dataset_dir, split="validation", shuffle_split=False, **options)
+    assert np.array_equal(
+        np.concatenate([masks for _, masks in in_order["validation"]]),
+        np.concatenate([masks for _, masks in expected]),
+    )
+
+
+def test_command_line_reads_other_folder_names_and_suffixes(tmp_path, dataset_dir, monkeypatch, capsys):
+    root = tmp_path / "renamed"
+    shutil.copytree(dataset_dir / "images", root / "scans")
+    (root / "labels").mkdir()
+    for path in (dataset_dir / "masks").glob("*.png"):
+        shutil.copy(path, root / "labels" / f"{path.stem}_mask.png")
+    handed = loaded_by_the_command_line(
+        monkeypatch, capsys, "--data", str(root), "--out", str(tmp_path / "out"),
+        "--images", "scans", "--masks", "labels", "--mask-suffix", "_mask", "--channels", "1",
+    )  # fmt: skip
+    images, _ = next(iter(handed["validation"]))
+    assert images.shape[-1] == 1 and handed["images_per_epoch"] == 10
+    assert handed["settings"]["masks"] == "labels" and handed["settings"]["mask_suffix"] == "_mask"
+
+
+def test_command_line_dataset_option_mistakes(tmp_path, dataset_dir, capsys):
+    out = str(tmp_path / "out")
+    mistakes = {
+        ("--view", "isbi2012-membrane"): "needs --data",
+        ("--data", str(dataset_dir), "--view", "oxford-pet-trimap", "--num-classes", "2"): "disagrees",
+        ("--data", str(dataset_dir), "--num-classes", "3", "--invert"): "for binary masks",
+        ("--data", str(dataset_dir), "--view", "isbi2012-membrane", "--invert"): "leave --invert out",
+        ("--data", str(dataset_dir), "--num-classes", "1"): "count the background",
+    }
+    for arguments, expected in mistakes.items():
+        code, stderr = run_main(capsys, "--out", out, *arguments)
+        assert code == 2 and stderr.count("\n") == 1 and expected in stderr, (arguments, stderr)
+    assert not Path(out).exists()

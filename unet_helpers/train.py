@@ -79,7 +79,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unet_helpers import config
+from unet_helpers import config, datasets
 from unet_helpers.errors import ArgumentParser, UnetTutorialError
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ MONITOR = "val_dice"
 MIXED_PRECISION_CHOICES = ("auto", "off", "float16", "bfloat16")
 XLA_CHOICES = ("auto", "on", "off")
 STRATEGY_CHOICES = ("auto", "none", "mirrored")
+# The command line's --view names: datasets.VIEWS with dashes (oxford-pet-binary, isbi2012-membrane, ...).
+VIEW_NAMES = {name.replace("_", "-"): view for name, view in datasets.VIEWS.items()}
 # Settings that may differ when a run is resumed: they change neither the model nor its saved state.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "jit_compile", "replicas", "profile", "early_stopping_patience", "reduce_lr_patience"}
@@ -945,7 +947,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--image-size", type=_positive_int, metavar="PIXELS", help="height and width, a multiple of 8")
     add("--batch-size", type=_positive_int, metavar="N", help="images per step, all GPUs together")
     add("--base-filters", type=_positive_int, metavar="N", help="model width: filters of the first level")
-    add("--num-classes", type=int, default=2, metavar="K", help="classes, background included (default: 2)")
+    add(
+        "--num-classes",
+        type=int,
+        metavar="K",
+        help="classes, background included (default: 2, or the --view's)",
+    )
     add("--learning-rate", type=_positive_float, default=1e-3, metavar="RATE", help="Adam's, at first (1e-3)")
     add(
         "--seed",
@@ -961,6 +968,42 @@ def _parser() -> argparse.ArgumentParser:
         help="share of images (default: 0.2)",
     )
     add("--augment", action=argparse.BooleanOptionalAction, default=True, help="augment training images")
+    masks = parser.add_argument_group(
+        "reading the dataset", "how --data stores its images and masks (see data.scan_dataset)"
+    )
+    masks.add_argument(
+        "--view",
+        choices=sorted(VIEW_NAMES),
+        help="a known layout: sets --images, --masks, the mask values and --num-classes "
+        "(oxford-pet-binary: pet vs background; oxford-pet-trimap: 3 classes; isbi2012-membrane: "
+        "membrane, stored dark, is class 1)",
+    )
+    masks.add_argument("--images", metavar="SUBDIR", help="image folder inside --data (default: images)")
+    masks.add_argument("--masks", metavar="SUBDIR", help="mask folder inside --data (default: masks)")
+    masks.add_argument(
+        "--mask-suffix", default="", metavar="TEXT", help="a mask's file name adds this: cell_07_mask.png"
+    )
+    masks.add_argument(
+        "--invert",
+        action="store_true",
+        help="binary masks store the object as 0 (dark) and the background as 1/255: swap them",
+    )
+    masks.add_argument(
+        "--mask-threshold",
+        type=int,
+        metavar="VALUE",
+        help="binary masks saved as JPEG: stored values >= VALUE are the object",
+    )
+    masks.add_argument(
+        "--channels", type=int, choices=(1, 3), default=3, help="image channels for the model (default: 3)"
+    )
+    masks.add_argument(
+        "--shuffle-split",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pick validation images at random (default); --no-shuffle-split takes the last ones in "
+        "file-name order, for slices of one stack whose neighbours look alike (ISBI 2012)",
+    )
     add(
         "--patience",
         type=_positive_int,
@@ -996,6 +1039,42 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def _dataset_options(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The loader's options for reading ``--data``: a ``--view``'s, then those given on the command line."""
+    if arguments.view is not None and arguments.data is None:
+        raise UnetTutorialError(f"--view {arguments.view} needs --data: the folder that holds that dataset.")
+    view = VIEW_NAMES[arguments.view].as_kwargs() if arguments.view else {}
+    num_classes = view.get("num_classes", 2)
+    if arguments.num_classes is not None:
+        if view and arguments.num_classes != num_classes:
+            raise UnetTutorialError(
+                f"--num-classes {arguments.num_classes} disagrees with --view {arguments.view}, whose masks "
+                f"hold {num_classes} classes: leave --num-classes out."
+            )
+        num_classes = arguments.num_classes
+    if num_classes < 2:
+        raise UnetTutorialError(
+            f"--num-classes {num_classes}: count the background too (2 for binary masks)."
+        )
+    binary_only = {"--invert": arguments.invert, "--mask-threshold": arguments.mask_threshold is not None}
+    for option, given in binary_only.items():
+        if given and num_classes != 2:
+            raise UnetTutorialError(f"{option} is for binary masks; these have {num_classes} classes.")
+    if arguments.invert and view:
+        raise UnetTutorialError(
+            f"--view {arguments.view} already says which stored value is the object: leave --invert out."
+        )
+    return {
+        "images": arguments.images or view.get("images", "images"),
+        "masks": arguments.masks or view.get("masks", "masks"),
+        "mask_suffix": arguments.mask_suffix,
+        "num_classes": num_classes,
+        "mask_values": view.get("mask_values"),
+        "mask_threshold": arguments.mask_threshold,
+        "invert": arguments.invert,
+    }
+
+
 def _run(arguments: argparse.Namespace) -> TrainingResult:
     # Everything that needs no TensorFlow is checked first, so that a mistake is reported at once.
     if arguments.data is not None and not arguments.data.is_dir():
@@ -1003,10 +1082,8 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
             f"--data '{arguments.data}' is not a folder: pass the dataset folder that holds images/ "
             "and masks/."
         )
-    if arguments.num_classes < 2:
-        raise UnetTutorialError(
-            f"--num-classes {arguments.num_classes}: count the background too (2 for binary masks)."
-        )
+    reading = _dataset_options(arguments)
+    num_classes = reading["num_classes"]
     if arguments.image_size is not None and arguments.image_size % 8:
         lower = arguments.image_size - arguments.image_size % 8
         raise UnetTutorialError(
@@ -1025,7 +1102,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
 
     if arguments.data is None:
         root = synthetic.embedded_dataset(
-            num_samples=profile.num_samples, image_size=image_size, num_classes=arguments.num_classes
+            num_samples=profile.num_samples, image_size=image_size, num_classes=num_classes
         )
     else:
         root = arguments.data
@@ -1034,21 +1111,27 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         "image_size": image_size,
         "batch_size": batch_size,
         "seed": arguments.seed,
-        "num_classes": arguments.num_classes,
         "validation_fraction": arguments.validation_fraction,
+        "shuffle_split": arguments.shuffle_split,
+        "channels": arguments.channels,
+        **reading,
     }
     train = data.load_dataset(root, split="train", augment=arguments.augment, **options)
     validation = data.load_dataset(root, split="validation", **options)
-    scan = data.scan_dataset(root, num_classes=arguments.num_classes, progress=False)
+    scan = data.scan_dataset(root, progress=False, **reading)
     train_pairs = data.split_pairs(
-        scan.pairs, split="train", validation_fraction=arguments.validation_fraction, seed=arguments.seed
+        scan.pairs,
+        split="train",
+        validation_fraction=arguments.validation_fraction,
+        seed=arguments.seed,
+        shuffle_split=arguments.shuffle_split,
     )
     keras.utils.set_random_seed(arguments.seed)
     return train_unet(
         train=train,
         validation=validation,
         out_dir=arguments.out,
-        num_classes=arguments.num_classes,
+        num_classes=num_classes,
         image_size=image_size,
         base_filters=arguments.base_filters or profile.base_filters,
         epochs=arguments.epochs or profile.epochs,
@@ -1065,6 +1148,9 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
             "seed": arguments.seed,
             "augment": arguments.augment,
             "validation_fraction": arguments.validation_fraction,
+            "shuffle_split": arguments.shuffle_split,
+            "channels": arguments.channels,
+            **reading,
             "profile": profile.name,
         },
         verbose=1 if sys.stdout.isatty() else 2,
