@@ -9,13 +9,14 @@ BIN := $(VENV)/bin
 # JupyterLab refuses to start as root (containers, some cloud machines) unless told it is on purpose.
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help lab test lint format tutorial clean
+.PHONY: help lab test lint format tutorial browser clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make lab       set up .venv and open JupyterLab on notebooks/"
 	@echo "make test      set up .venv and run every test (lint, unit tests, nbval over notebooks/ in the smoke profile)"
 	@echo "make tutorial  execute every notebook in the active profile and write HTML under build/tutorial/"
+	@echo "make browser   install Chromium for the browser test if none is found (make test does it)"
 	@echo "make format    format the code and notebooks with ruff"
 	@echo "make clean     remove build/ and .venv/ (never data/)"
 
@@ -32,7 +33,7 @@ lab: $(VENV)/.installed-$(EXTRAS)
 	@$(BIN)/python -m unet_helpers.config
 	$(BIN)/jupyter lab notebooks $(ROOT_ARGS) $(LAB_ARGS)
 
-test: $(VENV)/.installed-$(EXTRAS) lint
+test: $(VENV)/.installed-$(EXTRAS) lint browser
 	UNET_PROFILE=smoke $(BIN)/python -m pytest -v
 
 lint: $(VENV)/.installed-$(EXTRAS)
@@ -51,7 +52,24 @@ tutorial: $(VENV)/.installed-$(EXTRAS)
 		$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
 			--output-dir build/tutorial "$$notebook" || exit 1; \
 	done
-	@echo "HTML written to build/tutorial/"
+	@$(BIN)/python tools/tutorial_index.py --notebooks notebooks --out build/tutorial
+	@echo "HTML written to build/tutorial/: open build/tutorial/index.html"
+
+# Chromium for tests/test_browser.py, which runs a notebook in JupyterLab in a real browser. Nothing happens
+# if the test finds one (UNET_CHROMIUM, chromium on the PATH, Playwright's own). Else, where apt-get exists
+# (Debian, Ubuntu), it installs Debian's chromium, through sudo when not root; elsewhere it prints what to
+# install. It never stops `make test`: without a browser, the browser test fails with that same line.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser: $(VENV)/.installed-$(EXTRAS)
+	@$(BIN)/python tests/jupyterlab_browser.py 2>/dev/null || { \
+		if command -v apt-get >/dev/null 2>&1; then \
+			mkdir -p build; \
+			echo "installing Chromium for the browser test: apt-get install chromium$(if $(SUDO), (through sudo)) (log: build/apt-chromium.log)"; \
+			{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
+				>build/apt-chromium.log 2>&1 || tail -n 3 build/apt-chromium.log; \
+		fi; \
+		$(BIN)/python tests/jupyterlab_browser.py || true; \
+	}
 
 clean:
 	rm -rf build $(VENV)

@@ -1,21 +1,65 @@
-"""Figures of images and masks that read well in light and dark notebook themes."""
+"""Figures of images, masks and predictions that read well in light and dark notebook themes.
+
+Every ``show_*`` and ``plot_*`` function returns a matplotlib Figure on a white background, already closed
+(``plt.close``) so that Jupyter shows it once, as the cell's value. Colours are Okabe-Ito's, distinct for
+colour-blind readers.
+
+Predictions may be class indices, a binary model's sigmoid probabilities ((H, W) or (H, W, 1)) or a
+multi-class model's softmax output ((H, W, K)): they become classes by the metrics' rule (class 1 where
+``p > 0.5``, else the argmax; see :mod:`unet_helpers.metrics`), through :func:`class_maps`. Dice is always
+:func:`unet_helpers.metrics.dice_score`'s: per image in panel titles, pooled over the set in curves.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from unet_helpers import metrics
+from unet_helpers.errors import UnetTutorialError
 
 # One outline colour per foreground class (class 0, the background, gets none); bright enough on dark
 # microscopy, distinct for colour-blind readers (Okabe-Ito), and drawn with a dark edge for light images.
 CLASS_COLORS = ("#F0E442", "#56B4E9", "#E69F00", "#CC79A7", "#009E73", "#D55E00", "#0072B2")
+BACKGROUND_COLOR = "#000000"  # the background in colorized masks
+# Okabe-Ito as well: orange against blue stays apart for every kind of colour blindness.
+ERROR_COLORS = {
+    "true_positive": "#009E73",
+    "false_positive": "#E69F00",
+    "false_negative": "#0072B2",
+    "wrong_class": "#CC79A7",
+}
+ERROR_LABELS = {
+    "true_positive": "true positive (found)",
+    "false_positive": "false positive (predicted, not in the truth)",
+    "false_negative": "false negative (missed)",
+    "wrong_class": "wrong class",
+}
+DEFAULT_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))  # 0.05, 0.10, ..., 0.95
+
+ImageBatch = Sequence[np.ndarray] | np.ndarray
+
+
+def class_color(class_index: int) -> str:
+    """The colour of a class, as '#RRGGBB': BACKGROUND_COLOR for class 0, then CLASS_COLORS in turn."""
+    return BACKGROUND_COLOR if class_index == 0 else CLASS_COLORS[(class_index - 1) % len(CLASS_COLORS)]
 
 
 def draw_mask_outline(
-    axes: plt.Axes, mask: np.ndarray, *, num_classes: int = 2, fill_alpha: float = 0.25
+    axes: Axes,
+    mask: np.ndarray,
+    *,
+    num_classes: int = 2,
+    fill_alpha: float = 0.25,
+    linestyle: str = "solid",
 ) -> list[Line2D]:
     """Draw each foreground class of ``mask`` on ``axes`` as an outline over a light fill.
 
@@ -24,6 +68,7 @@ def draw_mask_outline(
         mask: (H, W) or (H, W, 1) class indices (binary: 0 or 1).
         num_classes: classes including the background (2 for binary masks).
         fill_alpha: opacity of the fill inside each outline (0 for outlines only).
+        linestyle: the outline's matplotlib line style ("solid", "dashed", ...).
 
     Returns:
         Legend handles, one per foreground class.
@@ -31,22 +76,529 @@ def draw_mask_outline(
     mask = np.asarray(mask).reshape(np.shape(mask)[:2])
     handles = []
     for class_index in range(1, num_classes):
-        color = CLASS_COLORS[(class_index - 1) % len(CLASS_COLORS)]
+        color = class_color(class_index)
         region = (mask == class_index).astype(np.float32)
         if fill_alpha > 0:
             overlay = np.zeros((*region.shape, 4), np.float32)
-            overlay[..., :3] = np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+            overlay[..., :3] = to_rgb(color)
             overlay[..., 3] = region * fill_alpha
             axes.imshow(overlay, interpolation="nearest")
         if region.any() and not region.all():
-            axes.contour(region, levels=[0.5], colors=[color], linewidths=1.2)
-        handles.append(Line2D([], [], color=color, linewidth=2))
+            axes.contour(region, levels=[0.5], colors=[color], linewidths=1.2, linestyles=linestyle)
+        handles.append(Line2D([], [], color=color, linewidth=2, linestyle=linestyle))
     return handles
 
 
+def class_legend_handles(class_names: Sequence[str]) -> list[Patch]:
+    """Legend handles for :func:`colorize_mask` images: one coloured patch per class, background first.
+
+    Use as ``figure.legend(handles=viz.class_legend_handles(class_names))``.
+    """
+    return [
+        Patch(facecolor=class_color(index), edgecolor="0.5", label=name)
+        for index, name in enumerate(class_names)
+    ]
+
+
+def colorize_mask(mask: Any, *, num_classes: int = 2) -> np.ndarray:
+    """A mask as an RGB image: the background BACKGROUND_COLOR, class i its :func:`class_color`.
+
+    Args:
+        mask: class indices 0..num_classes-1, (H, W) or (H, W, 1); a batch (B, H, W[, 1]) works too.
+        num_classes: classes including the background.
+
+    Returns:
+        float32 RGB in [0, 1], shape (H, W, 3) (or (B, H, W, 3)).
+
+    Raises:
+        UnetTutorialError: values that are not class indices 0..num_classes-1.
+    """
+    mask = metrics._drop_channel(np.asarray(mask))
+    if (
+        not np.array_equal(mask, np.round(mask))
+        or mask.min(initial=0) < 0
+        or mask.max(initial=0) >= num_classes
+    ):
+        raise UnetTutorialError(
+            f"mask holds values {np.unique(mask)[:8]}: pass class indices 0..{num_classes - 1} "
+            "(data.load_dataset maps stored values to classes), or set num_classes."
+        )
+    palette = np.array([to_rgb(class_color(index)) for index in range(num_classes)], np.float32)
+    return palette[mask.astype(np.int64)]
+
+
+def class_maps(masks: Any, predictions: Any, *, num_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The true and the predicted class of every pixel, by the metrics' rule (``p > 0.5``, or argmax).
+
+    Args:
+        masks: class indices, (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1).
+        predictions: class indices of the same shape; for binary data sigmoid probabilities in [0, 1] of
+            the same shape; or softmax probabilities with ``num_classes`` channels, (..., K).
+        num_classes: classes including the background (2 for binary masks).
+
+    Returns:
+        Two int64 arrays (true classes, predicted classes), both shaped like ``masks`` without its channel.
+
+    Raises:
+        UnetTutorialError: shapes that do not fit, or fractional multi-class predictions.
+    """
+    num_classes = metrics._check_num_classes(num_classes)
+    true, predicted = metrics._class_arrays(masks, predictions, num_classes)
+    shape = metrics._drop_channel(np.asarray(masks)).shape
+    return true.reshape(shape), predicted.reshape(shape)
+
+
+class ErrorMaps(NamedTuple):
+    """Boolean maps shaped like the mask without its channel; pixels whose truth is no class are in none."""
+
+    true_positive: np.ndarray  # an object pixel given its true class
+    false_positive: np.ndarray  # background predicted as an object
+    false_negative: np.ndarray  # an object predicted as background
+    wrong_class: np.ndarray  # an object given another foreground class (multi-class data only)
+
+
+def error_maps(mask: Any, prediction: Any, *, num_classes: int = 2) -> ErrorMaps:
+    """Where a prediction is right and where it is wrong, pixel by pixel.
+
+    Args:
+        mask: class indices, (H, W) or (H, W, 1) (a batch (B, H, W[, 1]) works too).
+        prediction: as for :func:`class_maps`.
+        num_classes: classes including the background (2 for binary masks).
+
+    Returns:
+        :class:`ErrorMaps` of boolean (H, W) arrays; for binary data ``wrong_class`` is all False.
+    """
+    true, predicted = class_maps(mask, prediction, num_classes=num_classes)
+    valid = (true >= 0) & (true < num_classes)  # other values are ignored, as in the metrics
+    true_object = valid & (true > 0)
+    return ErrorMaps(
+        true_positive=true_object & (predicted == true),
+        false_positive=valid & (true == 0) & (predicted > 0),
+        false_negative=true_object & (predicted == 0),
+        wrong_class=true_object & (predicted > 0) & (predicted != true),
+    )
+
+
+def error_image(
+    mask: Any, prediction: Any, *, num_classes: int = 2, true_positive_alpha: float = 0.35
+) -> np.ndarray:
+    """The errors as an RGBA overlay in ERROR_COLORS, transparent where background is predicted right.
+
+    Args:
+        mask, prediction, num_classes: as for :func:`error_maps`.
+        true_positive_alpha: opacity of the true positives, in [0, 1] (0 hides them); errors are opaque.
+
+    Returns:
+        float32 RGBA in [0, 1], shape (H, W, 4), for ``axes.imshow`` over the image.
+    """
+    maps = error_maps(mask, prediction, num_classes=num_classes)
+    rgba = np.zeros((*maps.true_positive.shape, 4), np.float32)
+    for name, region in maps._asdict().items():
+        rgba[region] = (*to_rgb(ERROR_COLORS[name]), true_positive_alpha if name == "true_positive" else 1.0)
+    return rgba
+
+
+class DiceRanking(NamedTuple):
+    """Images ranked by their own Dice."""
+
+    order: np.ndarray  # int64 (N,): image indices, best Dice first; ties keep the input order
+    scores: np.ndarray  # float64 (N,): each image's Dice in the input order, so scores[order] is descending
+
+
+def rank_by_dice(masks: Any, predictions: Any, *, num_classes: int = 2) -> DiceRanking:
+    """Rank images by their own Dice, best first.
+
+    Each image's Dice is ``metrics.dice_score(per_image=True)``'s: an image with no object in the truth and
+    none predicted scores 1, one with no object but a false positive scores 0.
+
+    Args:
+        masks: N masks, (N, H, W) or (N, H, W, 1) class indices (or a list of (H, W[, 1]) masks).
+        predictions: N predictions, as for :func:`class_maps`.
+        num_classes: classes including the background (2 for binary masks).
+
+    Returns:
+        :class:`DiceRanking` ``(order, scores)``.
+    """
+    scores = metrics.dice_score(
+        np.asarray(masks), np.asarray(predictions), num_classes=num_classes, per_image=True
+    )
+    return DiceRanking(order=np.argsort(-scores, kind="stable"), scores=scores)
+
+
+def dice_against_threshold(
+    masks: Any, probabilities: Any, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled Dice of a binary model when class 1 is ``p > threshold``, for each threshold.
+
+    Args:
+        masks: 0/1 masks, (H, W[, 1]) or (N, H, W[, 1]).
+        probabilities: the sigmoid output in [0, 1], the masks' shape (with or without the channel).
+        thresholds: the thresholds tried, in [0, 1]; the metrics use 0.5.
+
+    Returns:
+        (thresholds, scores): two float64 arrays of shape (T,), the Dice pooled over all pixels, in [0, 1].
+
+    Raises:
+        UnetTutorialError: shapes that do not fit (e.g. a multi-class softmax), logits, bad thresholds.
+    """
+    masks, probabilities = np.asarray(masks), _check_probabilities(probabilities)
+    if metrics._drop_channel(probabilities).shape != metrics._drop_channel(masks).shape:
+        raise UnetTutorialError(
+            f"probabilities has shape {probabilities.shape}, masks {masks.shape}: pass a binary model's "
+            "1-channel sigmoid output for these masks (multi-class models have no threshold)."
+        )
+    thresholds = np.asarray(thresholds, np.float64)
+    if thresholds.ndim != 1 or not thresholds.size or thresholds.min() < 0 or thresholds.max() > 1:
+        raise UnetTutorialError(f"thresholds={thresholds}: pass one or more numbers in [0, 1].")
+    # Compared in float32, as the Keras metric compares in the prediction's dtype: 0.8 is not above 0.8.
+    scores = [
+        metrics.dice_score(masks, (probabilities > np.float32(threshold)).astype(np.uint8))
+        for threshold in thresholds
+    ]
+    return thresholds, np.array(scores, np.float64)
+
+
+def confusion_matrix(masks: Any, predictions: Any, *, num_classes: int = 2) -> np.ndarray:
+    """Pixel counts of each (true class, predicted class) pair, over all pixels of all images.
+
+    Args:
+        masks: class indices, (H, W[, 1]) or (N, H, W[, 1]); pixels whose value is no class are left out.
+        predictions: as for :func:`class_maps`.
+        num_classes: classes including the background (2 for binary masks).
+
+    Returns:
+        int64 (K, K), K = num_classes: rows are the true class, columns the predicted class.
+    """
+    true, predicted = class_maps(masks, predictions, num_classes=num_classes)
+    if predicted.min(initial=0) < 0 or predicted.max(initial=0) >= num_classes:
+        raise UnetTutorialError(f"predictions hold classes outside 0..{num_classes - 1}: check num_classes.")
+    valid = (true >= 0) & (true < num_classes)
+    # np.bincount is all it takes; tf.math.confusion_matrix gives the same (K, K) but wants tensors.
+    pairs = num_classes * true[valid] + predicted[valid]
+    return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def show_predictions(
+    images: ImageBatch,
+    masks: ImageBatch,
+    predictions: ImageBatch,
+    *,
+    title: str,
+    class_names: Sequence[str] = ("background", "object"),
+    titles: Sequence[str] | None = None,
+    panel_size: float = 2.6,
+) -> Figure:
+    """One row per image: the image, its ground truth, the prediction with the image's own Dice.
+
+    Args:
+        images: N images, float in [0, 1], (H, W, C) with C in {1, 3}.
+        masks: N masks of class indices, (H, W) or (H, W, 1).
+        predictions: N predictions: class indices, sigmoid probabilities (H, W[, 1]) or softmax (H, W, K).
+        title: the figure's title.
+        class_names: one name per class, background first; their number is the number of classes.
+        titles: an optional name per image (default "image <index>").
+        panel_size: inches per panel.
+
+    Returns:
+        The figure (shown by Jupyter when it is the cell's last value).
+
+    Raises:
+        UnetTutorialError: counts or shapes that do not fit.
+    """
+    num_classes = len(class_names)
+    ranking = _rank_batch(images, masks, predictions, num_classes)
+    figure, axes_grid = _new_figure(len(images), 3, panel_size=panel_size)
+    for index, row in enumerate(axes_grid):
+        true, predicted = class_maps(masks[index], predictions[index], num_classes=num_classes)
+        _show_image(row[0], images[index], title=titles[index] if titles is not None else f"image {index}")
+        for axes, classes, panel_title in (
+            (row[1], true, "ground truth"),
+            (row[2], predicted, f"prediction: Dice {ranking.scores[index]:.3f}"),
+        ):
+            _show_image(axes, images[index], title=panel_title)
+            handles = draw_mask_outline(axes, classes, num_classes=num_classes)
+    return _finish(figure, title=title, handles=handles, labels=class_names[1:])
+
+
+def show_overlay(
+    image: np.ndarray,
+    *,
+    mask: Any = None,
+    prediction: Any = None,
+    title: str = "Ground truth and prediction",
+    class_names: Sequence[str] = ("background", "object"),
+    panel_size: float = 5.0,
+) -> Figure:
+    """One image with the outlines of its ground truth (solid, filled) and of a prediction (dashed).
+
+    Args:
+        image: float in [0, 1], (H, W, C) with C in {1, 3}.
+        mask: class indices, (H, W) or (H, W, 1); optional.
+        prediction: class indices, sigmoid probabilities (H, W[, 1]) or softmax (H, W, K); optional.
+        title: the figure's title; with both mask and prediction, the panel's title gives their Dice.
+        class_names: one name per class, background first.
+        panel_size: inches.
+
+    Raises:
+        UnetTutorialError: neither mask nor prediction, or shapes that do not fit.
+    """
+    if mask is None and prediction is None:
+        raise UnetTutorialError("show_overlay needs mask=, prediction= or both.")
+    figure, axes_grid = _new_figure(1, 1, panel_size=panel_size)
+    handles, labels = _draw_overlay(axes_grid[0, 0], image, mask, prediction, class_names=class_names)
+    if mask is not None and prediction is not None:
+        score = metrics.dice_score(mask, prediction, num_classes=len(class_names))
+        axes_grid[0, 0].set_title(f"Dice {score:.3f}", fontsize=9)
+    return _finish(figure, title=title, handles=handles, labels=labels)
+
+
+def show_errors(
+    images: ImageBatch,
+    masks: ImageBatch,
+    predictions: ImageBatch,
+    *,
+    title: str = "Where the predictions are wrong",
+    class_names: Sequence[str] = ("background", "object"),
+    true_positive_alpha: float = 0.35,
+    columns: int = 4,
+    panel_size: float = 2.6,
+) -> Figure:
+    """A grid of images with their false positives and false negatives (and wrong classes) coloured.
+
+    Args:
+        images, masks, predictions, class_names, panel_size: as for :func:`show_predictions`.
+        title: the figure's title.
+        true_positive_alpha: opacity of the true positives, in [0, 1] (0 hides them).
+        columns: panels per row.
+
+    Returns:
+        The figure; each panel's title gives the image's Dice, the legend the colours (ERROR_COLORS).
+    """
+    num_classes = len(class_names)
+    ranking = _rank_batch(images, masks, predictions, num_classes)
+    count = len(images)
+    figure, axes_grid = _new_figure(-(-count // columns), min(columns, count), panel_size=panel_size)
+    for index, axes in enumerate(axes_grid.flat):
+        axes.axis("off")
+        if index < count:
+            _show_image(axes, images[index], title=f"image {index}: Dice {ranking.scores[index]:.3f}")
+            overlay = error_image(
+                masks[index],
+                predictions[index],
+                num_classes=num_classes,
+                true_positive_alpha=true_positive_alpha,
+            )
+            axes.imshow(overlay, interpolation="nearest")
+    shown = [name for name in ERROR_COLORS if name != "wrong_class" or num_classes > 2]
+    if true_positive_alpha == 0:
+        shown.remove("true_positive")
+    handles = [
+        Patch(facecolor=ERROR_COLORS[name], alpha=true_positive_alpha if name == "true_positive" else 1.0)
+        for name in shown
+    ]
+    return _finish(figure, title=title, handles=handles, labels=[ERROR_LABELS[name] for name in shown])
+
+
+def show_best_and_worst(
+    images: ImageBatch,
+    masks: ImageBatch,
+    predictions: ImageBatch,
+    *,
+    count: int = 3,
+    title: str = "Best and worst images by Dice",
+    class_names: Sequence[str] = ("background", "object"),
+    panel_size: float = 2.6,
+) -> Figure:
+    """The ``count`` images with the highest Dice (top row) and the lowest (bottom row, worst first).
+
+    Each panel shows the truth's outline (solid) and the prediction's (dashed), titled with the image's
+    index and Dice (see :func:`rank_by_dice`). ``count`` is capped at half the images, so no image is shown
+    twice (a single image appears in both rows).
+
+    Args:
+        images, masks, predictions, class_names, panel_size: as for :func:`show_predictions`.
+        count: images per row.
+        title: the figure's title.
+    """
+    ranking = _rank_batch(images, masks, predictions, len(class_names))
+    count = max(1, min(count, len(images) // 2))
+    figure, axes_grid = _new_figure(2, count, panel_size=panel_size)
+    for axes_row, (label, indices) in zip(
+        axes_grid, (("best", ranking.order[:count]), ("worst", ranking.order[::-1][:count])), strict=True
+    ):
+        for rank, (axes, index) in enumerate(zip(axes_row, indices, strict=True), start=1):
+            handles, labels = _draw_overlay(
+                axes, images[index], masks[index], predictions[index], class_names=class_names
+            )
+            axes.set_title(f"{label} {rank}: image {index}, Dice {ranking.scores[index]:.3f}", fontsize=9)
+    return _finish(figure, title=title, handles=handles, labels=labels)
+
+
+def show_probabilities(
+    image: np.ndarray,
+    probabilities: Any,
+    *,
+    mask: Any = None,
+    title: str = "Predicted probabilities",
+    class_names: Sequence[str] = ("background", "object"),
+    colormap: str = "viridis",
+    panel_size: float = 3.2,
+) -> Figure:
+    """The image, then each foreground class's probability map with a colour bar from 0 to 1.
+
+    Args:
+        image: float in [0, 1], (H, W, C) with C in {1, 3}.
+        probabilities: a binary model's sigmoid output (H, W) or (H, W, 1), or a softmax output (H, W, K)
+            with K = len(class_names); values in [0, 1].
+        mask: class indices (H, W[, 1]); optional, its outline is drawn on every panel.
+        title: the figure's title.
+        class_names: one name per class, background first.
+        colormap: a perceptually uniform matplotlib colormap ("viridis", "magma", ...).
+        panel_size: inches per panel.
+
+    Raises:
+        UnetTutorialError: shapes that do not fit, or values outside [0, 1] (logits).
+    """
+    probabilities = _check_probabilities(probabilities)
+    _check_size(image, probabilities, "probabilities")
+    channels = 1 if probabilities.ndim == 2 else probabilities.shape[-1]
+    if channels == 1 and len(class_names) == 2:
+        maps = {class_names[1]: probabilities.reshape(probabilities.shape[:2])}
+    elif channels == len(class_names) and probabilities.ndim == 3:
+        maps = {name: probabilities[..., index] for index, name in enumerate(class_names) if index > 0}
+    else:
+        raise UnetTutorialError(
+            f"probabilities has shape {probabilities.shape} for {len(class_names)} class_names: pass one "
+            "image's sigmoid output (H, W, 1) for 2 classes, or its softmax output (H, W, K), K classes."
+        )
+    figure, axes_grid = _new_figure(1, 1 + len(maps), panel_size=panel_size)
+    _show_image(axes_grid[0, 0], image, title="image")
+    handles = []
+    for axes, (name, probability) in zip(axes_grid[0, 1:], maps.items(), strict=True):
+        picture = axes.imshow(probability, cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
+        axes.set_title(f"P({name})", fontsize=9)
+        axes.axis("off")
+        figure.colorbar(picture, ax=axes, fraction=0.046, pad=0.04, label=f"probability of {name}")
+    if mask is not None:
+        _check_size(image, mask, "mask")
+        for axes in axes_grid.flat:
+            handles = draw_mask_outline(axes, mask, num_classes=len(class_names), fill_alpha=0)
+    return _finish(
+        figure, title=title, handles=handles, labels=[f"{name} (truth)" for name in class_names[1:]]
+    )
+
+
+def plot_dice_against_threshold(
+    thresholds: Any, scores: Any, *, title: str = "Pooled Dice against the threshold"
+) -> Figure:
+    """The curve from :func:`dice_against_threshold`, marking the metrics' 0.5 and the best threshold.
+
+    Args:
+        thresholds: (T,) thresholds in [0, 1].
+        scores: (T,) pooled Dice in [0, 1], one per threshold.
+        title: the figure's title.
+    """
+    thresholds, scores = np.asarray(thresholds, np.float64), np.asarray(scores, np.float64)
+    if thresholds.shape != scores.shape or thresholds.ndim != 1 or not thresholds.size:
+        raise UnetTutorialError(
+            f"thresholds {thresholds.shape} and scores {scores.shape}: pass the two arrays that "
+            "dice_against_threshold returns."
+        )
+    figure, axes_grid = _new_figure(1, 1, panel_size=4.5, width=1.4)
+    axes = axes_grid[0, 0]
+    axes.plot(thresholds, scores, marker="o", markersize=3, color=CLASS_COLORS[6], label="pooled Dice")
+    at_half = np.isclose(thresholds, 0.5)
+    half_label = (
+        f"0.5, the metrics' rule: Dice {scores[at_half][0]:.3f}"
+        if at_half.any()
+        else "0.5, the metrics' rule"
+    )
+    axes.axvline(0.5, color="0.4", linestyle=":", label=half_label)
+    best = int(np.argmax(scores))
+    axes.plot(
+        thresholds[best],
+        scores[best],
+        marker="*",
+        markersize=14,
+        linestyle="none",
+        color=CLASS_COLORS[2],
+        label=f"best: {thresholds[best]:.2f}, Dice {scores[best]:.3f}",
+    )
+    axes.set(
+        xlabel="threshold (class 1 where p > threshold)", ylabel="pooled Dice", xlim=(0, 1), ylim=(0, 1.02)
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower center", frameon=False)
+    return _finish(figure, title=title)
+
+
+def plot_confusion_matrix(
+    matrix: Any,
+    *,
+    class_names: Sequence[str],
+    normalize: str | None = "true",
+    title: str = "Confusion matrix (pixels)",
+) -> Figure:
+    """A confusion matrix as a heat map, each cell annotated with its share and its pixel count.
+
+    Args:
+        matrix: (K, K) counts from :func:`confusion_matrix`; rows true class, columns predicted class.
+        class_names: the K class names, background first.
+        normalize: "true" (each row sums to 1: the share of a true class's pixels given each class),
+            "pred" (each column sums to 1), "all" (the whole matrix sums to 1) or None (counts).
+        title: the figure's title.
+
+    Raises:
+        UnetTutorialError: a matrix that is not (K, K) for K class names, or an unknown ``normalize``.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    size = len(class_names)
+    if matrix.shape != (size, size):
+        raise UnetTutorialError(
+            f"matrix has shape {matrix.shape}: pass a ({size}, {size}) matrix for {size} class_names."
+        )
+    totals = {
+        None: 1.0,
+        "true": matrix.sum(axis=1, keepdims=True),
+        "pred": matrix.sum(axis=0, keepdims=True),
+        "all": matrix.sum(),
+    }
+    if normalize not in totals:
+        raise UnetTutorialError(f'normalize={normalize!r}: use "true", "pred", "all" or None.')
+    with np.errstate(invalid="ignore", divide="ignore"):  # a class absent from the truth: 0 / 0, no share
+        shares = matrix / totals[normalize]
+    figure, axes_grid = _new_figure(1, 1, panel_size=0.9 * size + 2.4, width=1.25)
+    axes = axes_grid[0, 0]
+    colormap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    top = 1.0 if normalize is not None else max(matrix.max(), 1.0)
+    picture = axes.imshow(shares, cmap=colormap, vmin=0, vmax=top)
+    colorbar_labels = {
+        None: "pixels",
+        "true": "share of the true class's pixels",
+        "pred": "share of the predicted class's pixels",
+        "all": "share of all pixels",
+    }
+    figure.colorbar(picture, ax=axes, label=colorbar_labels[normalize])
+    for (row, column), count in np.ndenumerate(matrix):
+        share = shares[row, column]
+        text = (
+            f"{count:,.0f}"
+            if normalize is None
+            else ("n/a" if np.isnan(share) else f"{share:.2f}\n{count:,.0f}")
+        )
+        dark_cell = share < 0.5 * top  # False for NaN: black text on the light grey of an empty row
+        axes.text(
+            column, row, text, ha="center", va="center", fontsize=8, color="white" if dark_cell else "black"
+        )
+    axes.set_xticks(range(size), class_names, rotation=30, ha="right")
+    axes.set_yticks(range(size), class_names)
+    axes.set(xlabel="predicted class", ylabel="true class")
+    return _finish(figure, title=title)
+
+
 def show_pairs(
-    images: Sequence[np.ndarray] | np.ndarray,
-    masks: Sequence[np.ndarray] | np.ndarray,
+    images: ImageBatch,
+    masks: ImageBatch,
     *,
     title: str,
     class_names: Sequence[str] = ("background", "object"),
@@ -69,31 +621,116 @@ def show_pairs(
         The figure (shown by Jupyter when it is the cell's last value).
     """
     count = len(images)
-    rows = -(-count // columns)
-    columns = min(columns, count)
-    figure, axes_grid = plt.subplots(
-        rows, columns, figsize=(panel_size * columns, panel_size * rows + 0.6), squeeze=False
-    )
-    figure.patch.set_facecolor("white")  # readable in dark themes too
+    figure, axes_grid = _new_figure(-(-count // columns), min(columns, count), panel_size=panel_size)
     handles = []
     for index, axes in enumerate(axes_grid.flat):
         axes.axis("off")
         if index >= count:
             continue
-        image = np.asarray(images[index])
-        axes.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        _show_image(axes, images[index], title=titles[index] if titles is not None else None)
         handles = draw_mask_outline(axes, masks[index], num_classes=len(class_names))
-        if titles is not None:
-            axes.set_title(titles[index], fontsize=9)
-    figure.legend(
-        handles,
-        [f"{name} (mask outline)" for name in class_names[1:]],
-        loc="lower center",
-        ncol=4,
-        frameon=False,
+    return _finish(
+        figure,
+        title=title,
+        handles=handles,
+        labels=[f"{name} (mask outline)" for name in class_names[1:]],
+        hspace=0.25 if titles is not None else 0.08,  # rows apart, titles readable
     )
+
+
+def _check_size(image: Any, other: Any, name: str) -> None:
+    image_shape, other_shape = np.shape(image), np.shape(other)
+    if len(image_shape) != 3 or image_shape[-1] not in (1, 3):
+        raise UnetTutorialError(
+            f"an image has shape {image_shape}: pass images (H, W, C) with C 1 or 3; for a single image "
+            "where a batch is expected, image[np.newaxis]."
+        )
+    if other_shape[:2] != image_shape[:2]:
+        raise UnetTutorialError(
+            f"{name} has shape {other_shape}, its image {image_shape}: pass the image's height and width."
+        )
+
+
+def _check_probabilities(probabilities: Any) -> np.ndarray:
+    probabilities = np.asarray(probabilities, np.float32)
+    low, high = probabilities.min(initial=0), probabilities.max(initial=0)
+    if low < 0 or high > 1 + 1e-6:
+        raise UnetTutorialError(
+            f"probabilities range from {low:.3g} to {high:.3g}: pass the model's output after its sigmoid or "
+            "softmax (values in [0, 1]), not logits."
+        )
+    return probabilities
+
+
+def _rank_batch(
+    images: ImageBatch, masks: ImageBatch, predictions: ImageBatch, num_classes: int
+) -> DiceRanking:
+    """Checks that images, masks and predictions pair up, then ranks them (see :func:`rank_by_dice`)."""
+    counts = (len(images), len(masks), len(predictions))
+    if len(set(counts)) > 1 or not counts[0]:
+        raise UnetTutorialError(
+            f"{counts[0]} images, {counts[1]} masks, {counts[2]} predictions: pass one mask and one "
+            "prediction per image, at least one."
+        )
+    for image, mask in zip(images, masks, strict=True):
+        _check_size(image, mask, "a mask")
+    return rank_by_dice(masks, predictions, num_classes=num_classes)
+
+
+def _new_figure(
+    rows: int, columns: int, *, panel_size: float, width: float = 1.0
+) -> tuple[Figure, np.ndarray]:
+    """A figure with a (rows, columns) grid of axes, room for a legend below, white behind everything."""
+    figure, axes_grid = plt.subplots(
+        rows, columns, figsize=(panel_size * columns * width, panel_size * rows + 0.6), squeeze=False
+    )
+    figure.patch.set_facecolor("white")  # readable in dark themes too
+    return figure, axes_grid
+
+
+def _show_image(axes: Axes, image: np.ndarray, *, title: str | None = None) -> None:
+    image = np.asarray(image)
+    axes.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+    axes.axis("off")
+    if title is not None:
+        axes.set_title(title, fontsize=9)
+
+
+def _draw_overlay(
+    axes: Axes, image: np.ndarray, mask: Any, prediction: Any, *, class_names: Sequence[str]
+) -> tuple[list[Line2D], list[str]]:
+    """The image with the truth's outline (solid, filled) and the prediction's (dashed); legend entries."""
+    num_classes = len(class_names)
+    _show_image(axes, image)
+    handles, labels = [], []
+    if mask is not None:
+        _check_size(image, mask, "mask")
+        handles += draw_mask_outline(axes, mask, num_classes=num_classes)
+        labels += [f"{name}: truth" for name in class_names[1:]]
+    if prediction is not None:
+        _check_size(image, prediction, "prediction")
+        _, predicted = class_maps(np.zeros(np.shape(image)[:2]), prediction, num_classes=num_classes)
+        handles += draw_mask_outline(
+            axes, predicted, num_classes=num_classes, fill_alpha=0, linestyle="dashed"
+        )
+        labels += [f"{name}: prediction" for name in class_names[1:]]
+    return handles, labels
+
+
+def _finish(
+    figure: Figure,
+    *,
+    title: str,
+    handles: Sequence[Any] = (),
+    labels: Sequence[str] = (),
+    hspace: float | None = None,
+) -> Figure:
+    """Title, a legend below the panels (if any handles), layout; closed so that Jupyter shows it once."""
+    if handles:
+        figure.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), frameon=False)
     figure.suptitle(title)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
-    figure.subplots_adjust(hspace=0.25 if titles is not None else 0.08)  # rows apart, titles readable
+    figure.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
+    if hspace is not None:
+        figure.subplots_adjust(hspace=hspace)
     plt.close(figure)  # Jupyter shows the returned figure once, not twice
     return figure
