@@ -50,7 +50,7 @@ def read_entry(path: Path) -> NotebookEntry:
     paragraphs = [
         " ".join(line.strip() for line in block.splitlines()) for block in re.split(r"\n\s*\n", intro)
     ]
-    body = [block for block in paragraphs if block and not block.startswith(("#", "**", "- "))]
+    body = [block for block in paragraphs if block and not block.startswith(("#", "**", "- ", "[!["))]
     time_line = next((block for block in paragraphs if block.startswith("**Time:**")), "")
     return NotebookEntry(
         path=path,
