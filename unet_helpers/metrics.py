@@ -38,7 +38,8 @@ from unet_helpers.errors import UnetTutorialError
 PACKAGE = "unet_helpers"
 
 
-def _check_num_classes(num_classes: int) -> int:
+def check_num_classes(num_classes: int) -> int:
+    """``num_classes`` as an int, or a one-line error if it is not a whole number of 2 or more."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 2:
         raise UnetTutorialError(
             f"num_classes={num_classes!r}: pass the number of classes in the data, background included "
@@ -106,7 +107,7 @@ class PooledOverlap(keras.metrics.Metric):
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name or self.default_name, dtype=dtype)
-        self.num_classes = _check_num_classes(num_classes)
+        self.num_classes = check_num_classes(num_classes)
         self.class_ids = _check_class_ids(class_ids, self.num_classes)
         self.threshold = float(threshold)
         self.true_positives, self.false_positives, self.false_negatives = (
@@ -219,7 +220,7 @@ def segmentation_metrics(num_classes: int) -> list[keras.metrics.Metric]:
     Raises:
         UnetTutorialError: ``num_classes`` is not a whole number of 2 or more.
     """
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     if num_classes == 2:
         return [
             PooledDice(num_classes, name="dice"),
@@ -235,13 +236,18 @@ def segmentation_metrics(num_classes: int) -> list[keras.metrics.Metric]:
     ]
 
 
-def _drop_channel(mask: np.ndarray) -> np.ndarray:
+def drop_channel(mask: np.ndarray) -> np.ndarray:
+    """``mask`` without its last axis if that axis has one channel: (..., H, W, 1) -> (..., H, W)."""
     return mask[..., 0] if mask.ndim >= 3 and mask.shape[-1] == 1 else mask
 
 
-def _class_arrays(true_mask: Any, predicted_mask: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """True and predicted classes as int64 arrays of shape (images, pixels)."""
-    true = _drop_channel(np.asarray(true_mask))
+def class_arrays(true_mask: Any, predicted_mask: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted classes as int64 arrays of shape (images, pixels), by the rule above.
+
+    ``true_mask``: class indices (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1). ``predicted_mask``: class
+    indices or (binary) probabilities of the same shape, or softmax outputs with ``num_classes`` channels.
+    """
+    true = drop_channel(np.asarray(true_mask))
     if true.ndim not in (2, 3):
         raise UnetTutorialError(
             f"true_mask has shape {np.shape(true_mask)}: pass one mask (H, W) or (H, W, 1), or a batch "
@@ -251,7 +257,7 @@ def _class_arrays(true_mask: Any, predicted_mask: Any, num_classes: int) -> tupl
     if predicted.shape == (*true.shape, num_classes):
         predicted = np.argmax(predicted, axis=-1)
     else:
-        predicted = _drop_channel(predicted)
+        predicted = drop_channel(predicted)
         if predicted.shape != true.shape:
             raise UnetTutorialError(
                 f"predicted_mask has shape {np.shape(predicted_mask)}, true_mask {np.shape(true_mask)}: pass "
@@ -278,9 +284,9 @@ def _score(
     per_image: bool,
     class_ids: Sequence[int] | None,
 ) -> float | np.ndarray:
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     class_ids = _check_class_ids(class_ids, num_classes)
-    true, predicted = _class_arrays(true_mask, predicted_mask, num_classes)
+    true, predicted = class_arrays(true_mask, predicted_mask, num_classes)
     counts = np.zeros((len(true), 3, len(class_ids)))
     valid = (true >= 0) & (true < num_classes)  # other true values are ignored, as in the metrics
     for column, class_id in enumerate(class_ids):

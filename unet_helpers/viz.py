@@ -113,7 +113,7 @@ def colorize_mask(mask: Any, *, num_classes: int = 2) -> np.ndarray:
     Raises:
         UnetTutorialError: values that are not class indices 0..num_classes-1.
     """
-    mask = metrics._drop_channel(np.asarray(mask))
+    mask = metrics.drop_channel(np.asarray(mask))
     if (
         not np.array_equal(mask, np.round(mask))
         or mask.min(initial=0) < 0
@@ -142,9 +142,9 @@ def class_maps(masks: Any, predictions: Any, *, num_classes: int = 2) -> tuple[n
     Raises:
         UnetTutorialError: shapes that do not fit, or fractional multi-class predictions.
     """
-    num_classes = metrics._check_num_classes(num_classes)
-    true, predicted = metrics._class_arrays(masks, predictions, num_classes)
-    shape = metrics._drop_channel(np.asarray(masks)).shape
+    num_classes = metrics.check_num_classes(num_classes)
+    true, predicted = metrics.class_arrays(masks, predictions, num_classes)
+    shape = metrics.drop_channel(np.asarray(masks)).shape
     return true.reshape(shape), predicted.reshape(shape)
 
 
@@ -242,7 +242,7 @@ def dice_against_threshold(
         UnetTutorialError: shapes that do not fit (e.g. a multi-class softmax), logits, bad thresholds.
     """
     masks, probabilities = np.asarray(masks), _check_probabilities(probabilities)
-    if metrics._drop_channel(probabilities).shape != metrics._drop_channel(masks).shape:
+    if metrics.drop_channel(probabilities).shape != metrics.drop_channel(masks).shape:
         raise UnetTutorialError(
             f"probabilities has shape {probabilities.shape}, masks {masks.shape}: pass a binary model's "
             "1-channel sigmoid output for these masks (multi-class models have no threshold)."
