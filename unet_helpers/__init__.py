@@ -4,7 +4,7 @@ Each module has one job:
 
 - ``config``: the profiles that size every run, and where data goes;
 - ``versions``: checks the installed libraries against what the series needs;
-- ``errors``: the exception raised for mistakes a user can fix;
+- ``errors``: the exception raised for mistakes a user can fix, and the command lines' argument parser;
 - ``synthetic``: generates the embedded microscopy-like dataset (offline, from a seed);
 - ``datasets``: downloads real datasets (Oxford-IIIT Pet) and describes their layouts as views;
 - ``data``: loads a folder of images and masks, checked, as a fast ``tf.data`` pipeline;
@@ -13,7 +13,10 @@ Each module has one job:
 - ``losses``: cross-entropy + Dice losses for binary and multi-class masks, and the paper's border weights;
 - ``metrics``: Dice, IoU and pixel accuracy, pooled over all pixels, as Keras metrics and NumPy functions;
 - ``train``: compiles and fits the UNet with checkpoints that survive interruption; the command line;
-- ``viz``: figures of images with their masks.
+- ``inference``: prediction on images of any size (overlap-tile), masks from probabilities, export for
+  serving (SavedModel, TensorFlow Lite);
+- ``predict``: the command line that writes mask and overlay PNGs for a folder of images;
+- ``viz``: figures of images, masks and predictions: overlays, error maps, rankings, confusion matrices.
 
 The notebooks import what two of them (or the command line) share.
 """
