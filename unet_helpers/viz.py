@@ -396,7 +396,9 @@ def show_errors(
         Patch(facecolor=ERROR_COLORS[name], alpha=true_positive_alpha if name == "true_positive" else 1.0)
         for name in shown
     ]
-    return _finish(figure, title=title, handles=handles, labels=[ERROR_LABELS[name] for name in shown])
+    # hspace: room for each panel's title between rows (tight_layout leaves them touching the row above).
+    labels = [ERROR_LABELS[name] for name in shown]
+    return _finish(figure, title=title, handles=handles, labels=labels, hspace=0.3)
 
 
 def show_best_and_worst(
