@@ -8,13 +8,14 @@
    validation Dice, early stopping, learning-rate halving). Its training time T is the sum of its epochs'
    seconds (validation included), from history.csv.
 2. A plain Keras UNet: the same network (``model.build_unet`` at the same width), Adam 1e-3 and binary
-   cross-entropy, ``model.fit`` on NumPy arrays read with OpenCV (images resized with INTER_AREA, masks
-   nearest neighbour), no augmentation, stopped after T seconds of ``fit``. It is scored at its last epoch,
-   and also at its best epoch by validation Dice (the selection the series makes), to be fair both ways.
+   cross-entropy, ``model.fit`` on the same training images as NumPy arrays (read once by the series'
+   loader, so that both sides see the same pixels), no augmentation, stopped after T seconds of ``fit``.
+   It is scored at its last epoch, and also at its best epoch by validation Dice (the selection the
+   series makes), to be fair both ways.
 
 Both are scored on the same validation arrays (the last 20% of the slices in file-name order, as
-``--no-shuffle-split`` picks them) with ``metrics.dice_score``: pooled Dice of the membrane class,
-prediction > 0.5. Prints a table and writes benchmarks/results/real_dataset.json.
+``--no-shuffle-split`` picks them and the loader reads them) with ``metrics.dice_score``: pooled Dice of
+the membrane class, prediction > 0.5. Prints a table and writes benchmarks/results/real_dataset.json.
 """
 
 from __future__ import annotations
@@ -28,31 +29,26 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import keras
 import numpy as np
 
-from unet_helpers import data, datasets, metrics, model, train
+from unet_helpers import data, metrics, model, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "real_dataset.json"
 
 
-def read_arrays(root: Path, view: datasets.DatasetView, *, image_size: int) -> tuple[np.ndarray, ...]:
-    """(train images, train masks, validation images, validation masks) as a plain script would read them."""
-    scan = data.scan_dataset(root, progress=False, **view.as_kwargs())
+def read_arrays(root: Path, view: str, *, image_size: int) -> tuple[np.ndarray, ...]:
+    """(train images, train masks, validation images, validation masks) from the series' loader, unaugmented,
+    so that both sides learn from and are scored on the same pixels."""
+    options = {"image_size": image_size, "batch_size": None, "shuffle": False, "progress": False}
     arrays = []
     for split in ("train", "validation"):
-        images, masks = [], []
-        for pair in data.split_pairs(scan.pairs, split=split, shuffle_split=False):
-            image = cv2.imread(str(pair.image), cv2.IMREAD_COLOR)[..., ::-1]
-            stored = cv2.imread(str(pair.mask), cv2.IMREAD_GRAYSCALE)
-            mask = np.zeros_like(stored)
-            for value, class_index in view.mask_values.items():
-                mask[stored == value] = class_index
-            size = (image_size, image_size)
-            images.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype("float32") / 255)
-            masks.append(cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)[..., None].astype("float32"))
-        arrays += [np.stack(images), np.stack(masks)]
+        pairs = list(
+            data.load_dataset(
+                root, split=split, shuffle_split=False, **options, **train.VIEW_NAMES[view].as_kwargs()
+            ).as_numpy_iterator()
+        )
+        arrays += [np.stack([image for image, _ in pairs]), np.stack([mask for _, mask in pairs])]
     return tuple(arrays)
 
 
@@ -88,10 +84,9 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=20)
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
     arguments = parser.parse_args()
-    view = train.VIEW_NAMES[arguments.view]
     sizes = {"image_size": arguments.image_size}
     train_images, train_masks, validation_images, validation_masks = read_arrays(
-        arguments.data, view, **sizes
+        arguments.data, arguments.view, **sizes
     )
 
     with tempfile.TemporaryDirectory() as scratch:
