@@ -317,16 +317,7 @@ def test_metrics_in_model_fit_with_mixed_precision():
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_metrics_in_model_fit_under_mirrored_strategy():
-    with tf.distribute.MirroredStrategy().scope():
-        model = tiny_unet(2)
-        model.compile(
-            optimizer="adam", loss=losses.segmentation_loss(2), metrics=metrics.segmentation_metrics(2)
-        )
-    check_fit_and_evaluate(model, 2)
-
-
-def test_metrics_sum_over_two_replicas():
+def test_metrics_sum_over_two_replicas_in_fit_and_evaluate():
     # Two logical CPU devices must be set up before TensorFlow starts, so this runs in its own process.
     script = textwrap.dedent(
         """
@@ -348,6 +339,22 @@ def test_metrics_sum_over_two_replicas():
         print(strategy.num_replicas_in_sync, float(dice.result()))
         dice.reset_state()
         print(float(dice.result()))
+
+        # The series' loss and metrics in Model.fit and evaluate, each batch split over the two replicas.
+        from unet_helpers import losses, model
+        rng = np.random.default_rng(0)
+        images = rng.random((4, 16, 16, 3), dtype=np.float32)
+        masks = rng.integers(0, 2, (4, 16, 16, 1)).astype(np.float32)
+        with strategy.scope():
+            unet = model.build_unet(input_shape=(16, 16, 3), base_filters=4)
+            unet.compile(
+                optimizer="adam", loss=losses.segmentation_loss(2), metrics=metrics.segmentation_metrics(2)
+            )
+        unet.fit(images, masks, batch_size=2, epochs=1, validation_data=(images, masks), verbose=0)
+        values = unet.evaluate(images, masks, batch_size=2, verbose=0, return_dict=True)
+        predictions = unet.predict(images, batch_size=2, verbose=0)
+        print(values["dice"], metrics.dice_score(masks, predictions))
+        print(values["iou"], metrics.iou_score(masks, predictions))
         """
     )
     output = subprocess.run(
@@ -357,6 +364,11 @@ def test_metrics_sum_over_two_replicas():
     assert output[0] == "2"
     assert float(output[1]) == pytest.approx(16 / 17)
     assert float(output[2]) == 1.0
+    # evaluate pools over both replicas and both batches: the NumPy functions' numbers on all predictions.
+    keras_dice, numpy_dice, keras_iou, numpy_iou = map(float, output[3:7])
+    assert keras_dice == pytest.approx(numpy_dice, abs=1e-6) and keras_iou == pytest.approx(
+        numpy_iou, abs=1e-6
+    )
 
 
 def test_model_with_the_metrics_saves_and_loads(tmp_path):
