@@ -224,9 +224,8 @@ def test_show_predictions_multi_class_softmax_and_rgb_images():
 
 def test_show_overlay_draws_truth_and_prediction_in_two_styles():
     figure = viz.show_overlay(images_like(TRUE[None])[0], mask=TRUE, prediction=PROBABILITIES, title="One")
-    assert_figure(figure, "One")
+    assert_figure(figure, "One (Dice 0.750)")  # 2*3 / (2*3 + 1 + 1)
     assert len(figure.axes) == 1
-    assert figure.axes[0].get_title() == "Dice 0.750"  # 2*3 / (2*3 + 1 + 1)
     assert legend_texts(figure) == ["object: truth", "object: prediction"]
     truth, prediction = figure.legends[0].legend_handles
     assert truth.get_linestyle() != prediction.get_linestyle()

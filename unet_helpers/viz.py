@@ -335,7 +335,7 @@ def show_overlay(
         image: float in [0, 1], (H, W, C) with C in {1, 3}.
         mask: class indices, (H, W) or (H, W, 1); optional.
         prediction: class indices, sigmoid probabilities (H, W[, 1]) or softmax (H, W, K); optional.
-        title: the figure's title; with both mask and prediction, the panel's title gives their Dice.
+        title: the figure's title; with both mask and prediction, their Dice is added to it.
         class_names: one name per class, background first.
         panel_size: inches.
 
@@ -347,8 +347,9 @@ def show_overlay(
     figure, axes_grid = _new_figure(1, 1, panel_size=panel_size)
     handles, labels = _draw_overlay(axes_grid[0, 0], image, mask, prediction, class_names=class_names)
     if mask is not None and prediction is not None:
+        # In the figure's title: a panel title of its own would collide with it on large panels.
         score = metrics.dice_score(mask, prediction, num_classes=len(class_names))
-        axes_grid[0, 0].set_title(f"Dice {score:.3f}", fontsize=9)
+        title = f"{title} (Dice {score:.3f})"
     return _finish(figure, title=title, handles=handles, labels=labels)
 
 
@@ -433,7 +434,7 @@ def show_best_and_worst(
                 axes, images[index], masks[index], predictions[index], class_names=class_names
             )
             axes.set_title(f"{label} {rank}: image {index}, Dice {ranking.scores[index]:.3f}", fontsize=9)
-    return _finish(figure, title=title, handles=handles, labels=labels)
+    return _finish(figure, title=title, handles=handles, labels=labels, hspace=0.25)  # room for titles
 
 
 def show_probabilities(
