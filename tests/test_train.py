@@ -226,6 +226,30 @@ def test_a_backup_cut_short_falls_back_to_the_one_before_or_starts_over(tmp_path
     assert restarted.history["epoch"] == [0, 1, 2, 3]
 
 
+def test_ctrl_c_while_keras_saves_the_best_model_still_stops_training(tmp_path, splits, monkeypatch):
+    # Keras's save_model (3.15) wraps its weights store in a bare "except:", which swallows a
+    # KeyboardInterrupt raised there: a Ctrl-C landing while best.keras is written would be lost.
+    from keras.src.saving import saving_lib
+
+    interrupted = []
+
+    class StoreThenCtrlC(saving_lib.H5IOStore):
+        def __init__(self, *args, **kwargs):
+            if kwargs.get("archive") is not None and not interrupted:  # inside a .keras file: best.keras
+                interrupted.append(True)
+                os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: inside Keras's try
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(saving_lib, "H5IOStore", StoreThenCtrlC)
+    train_batches, validation_batches = splits
+    out = tmp_path / "run"
+    with pytest.raises(train.TrainingInterrupted, match="Ctrl-C before epoch 2 of 6"):
+        train.train_unet(train=train_batches, validation=validation_batches, out_dir=out, epochs=6, **TINY)
+    assert interrupted and epochs_in_history(out) == [0]
+    assert json.loads((out / train.RUN_RECORD).read_text())["status"] == train.INTERRUPTED
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back after training
+
+
 def test_early_stopping_ends_the_run_and_a_rerun_trains_nothing(tmp_path, splits):
     out = tmp_path / "run"
     # A learning rate too small to change any weight: val_dice stays where it started.

@@ -69,8 +69,10 @@ import csv
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -704,6 +706,42 @@ def _describe_devices(strategy: tf.distribute.Strategy, policy: str, jit_compile
 # --- one run --------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _ctrl_c_between_steps() -> Iterator[keras.callbacks.Callback]:
+    """Catch Ctrl-C during ``fit`` and raise it as KeyboardInterrupt from a callback, between steps.
+
+    Keras's saving code (3.15) has a bare ``except:`` around the temporary file it writes a ``.keras``
+    model into, so a KeyboardInterrupt raised while ModelCheckpoint saves is swallowed and training goes
+    on, as if Ctrl-C had not been pressed. Here the signal only records the request; the yielded callback
+    raises it at the next batch or epoch boundary, outside Keras's code. A second Ctrl-C raises at once.
+    Outside the main thread, where Python cannot handle signals, the default handling stays.
+    """
+    import keras
+
+    requested = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    class RaiseWhenRequested(keras.callbacks.Callback):
+        def raise_if_requested(self, *args: Any, **kwargs: Any) -> None:
+            if requested.is_set():
+                raise KeyboardInterrupt
+
+        on_train_batch_end = on_test_batch_end = on_epoch_begin = on_epoch_end = raise_if_requested
+
+    if threading.current_thread() is not threading.main_thread():
+        yield RaiseWhenRequested()
+        return
+    previous = signal.signal(signal.SIGINT, on_signal)
+    try:
+        yield RaiseWhenRequested()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -874,15 +912,16 @@ def train_unet(
     )
     early_stopping = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
     try:
-        # shuffle=False: the dataset shuffles itself (Keras cannot shuffle a tf.data.Dataset, and warns).
-        model.fit(
-            train,
-            validation_data=validation,
-            epochs=epochs,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,
-        )
+        with _ctrl_c_between_steps() as ctrl_c:
+            # shuffle=False: the dataset shuffles itself (Keras cannot shuffle a tf.data.Dataset, and warns).
+            model.fit(
+                train,
+                validation_data=validation,
+                epochs=epochs,
+                callbacks=[*callbacks, ctrl_c],  # last: after an epoch's files are saved
+                verbose=verbose,
+                shuffle=False,
+            )
     except KeyboardInterrupt:
         saved = _completed_epochs(out_dir)
         _drop_unsaved_epochs(out_dir / HISTORY, saved)
@@ -890,8 +929,8 @@ def train_unet(
         _write_report(out_dir, record, images_per_epoch=images_per_epoch, device=device)
         kept = f"epochs 1 to {saved} are saved in '{out_dir}'" if saved else "no epoch had finished yet"
         raise TrainingInterrupted(
-            f"training stopped by Ctrl-C during epoch {saved + 1} of {epochs}; {kept}: run the same command "
-            f"(or train_unet with the same out_dir) again to resume from epoch {saved + 1}."
+            f"training stopped by Ctrl-C before epoch {saved + 1} of {epochs} was done; {kept}: run the same "
+            f"command (or train_unet with the same out_dir) again to resume from epoch {saved + 1}."
         ) from None
     status = STOPPED_EARLY if early_stopping.stopped_epoch > 0 else FINISHED
     record = _update_record(out_dir, status=status)
