@@ -243,11 +243,18 @@ def test_ctrl_c_while_keras_saves_the_best_model_still_stops_training(tmp_path, 
     monkeypatch.setattr(saving_lib, "H5IOStore", StoreThenCtrlC)
     train_batches, validation_batches = splits
     out = tmp_path / "run"
-    with pytest.raises(train.TrainingInterrupted, match="Ctrl-C before epoch 2 of 6"):
-        train.train_unet(train=train_batches, validation=validation_batches, out_dir=out, epochs=6, **TINY)
+    # As in a terminal or Jupyter (a shell that starts the tests in the background makes them ignore Ctrl-C).
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(train.TrainingInterrupted, match="Ctrl-C before epoch 2 of 6"):
+            train.train_unet(
+                train=train_batches, validation=validation_batches, out_dir=out, epochs=6, **TINY
+            )
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back after training
+    finally:
+        signal.signal(signal.SIGINT, outside)
     assert interrupted and epochs_in_history(out) == [0]
     assert json.loads((out / train.RUN_RECORD).read_text())["status"] == train.INTERRUPTED
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back after training
 
 
 def test_early_stopping_ends_the_run_and_a_rerun_trains_nothing(tmp_path, splits):
@@ -427,6 +434,10 @@ def epochs_in_history(out: Path) -> list[int]:
     return [int(line.split(",")[0]) for line in lines if line.strip()]
 
 
+def handle_ctrl_c_by_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_and_wait_for_two_epochs(arguments: list[str], out: Path, log: Path) -> subprocess.Popen:
     """Start the command line (output to files: a full pipe would block it) and wait for two epochs.
 
@@ -434,7 +445,11 @@ def start_and_wait_for_two_epochs(arguments: list[str], out: Path, log: Path) ->
     the second epoch's backup is written: a signal sent now interrupts that backup, or training.
     """
     with open(log.with_suffix(".out"), "w") as stdout, open(log.with_suffix(".err"), "w") as stderr:
-        process = subprocess.Popen(arguments, stdout=stdout, stderr=stderr, text=True)
+        # As from a terminal: a shell that starts the tests in the background makes them ignore Ctrl-C,
+        # and a child would inherit that.
+        process = subprocess.Popen(
+            arguments, stdout=stdout, stderr=stderr, text=True, preexec_fn=handle_ctrl_c_by_default
+        )
     deadline = time.monotonic() + 240
     while len(epochs_in_history(out)) < 2:
         assert process.poll() is None, log.with_suffix(".err").read_text()[-3000:]

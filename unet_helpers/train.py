@@ -714,7 +714,8 @@ def _ctrl_c_between_steps() -> Iterator[keras.callbacks.Callback]:
     model into, so a KeyboardInterrupt raised while ModelCheckpoint saves is swallowed and training goes
     on, as if Ctrl-C had not been pressed. Here the signal only records the request; the yielded callback
     raises it at the next batch or epoch boundary, outside Keras's code. A second Ctrl-C raises at once.
-    Outside the main thread, where Python cannot handle signals, the default handling stays.
+    Outside the main thread, where Python cannot handle signals, and where Ctrl-C is ignored (a program
+    started in the background by a shell), nothing changes.
     """
     import keras
 
@@ -732,7 +733,8 @@ def _ctrl_c_between_steps() -> Iterator[keras.callbacks.Callback]:
 
         on_train_batch_end = on_test_batch_end = on_epoch_begin = on_epoch_end = raise_if_requested
 
-    if threading.current_thread() is not threading.main_thread():
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not in_main_thread or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield RaiseWhenRequested()
         return
     previous = signal.signal(signal.SIGINT, on_signal)
