@@ -45,7 +45,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from unet_helpers import train
-from unet_helpers.errors import ArgumentParser, UnetTutorialError
+from unet_helpers.errors import (
+    ArgumentParser,
+    UnetTutorialError,
+    fraction,
+    non_negative_int,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -56,10 +62,6 @@ OVERLAYS = "overlays"
 OVERLAY_DPI = 100
 # A progress bar checks the inputs from this many files on.
 CHECK_PROGRESS_MIN_FILES = 64
-
-
-def _non_negative_int(text: str) -> int:
-    return train._number(text, int, "a whole number", lambda value: value >= 0, "0 or more")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,24 +81,24 @@ def _parser() -> argparse.ArgumentParser:
     add("--out", type=Path, required=True, metavar="DIR", help="output folder (created if missing)")
     add(
         "--threshold",
-        type=train._fraction,
+        type=fraction,
         metavar="P",
         help="binary models: object where the predicted probability is above P (default: 0.5)",
     )
     add(
         "--tile-size",
-        type=train._positive_int,
+        type=positive_int,
         metavar="PIXELS",
         help="tile height and width for a model that takes any size (default: 256); "
         "a model trained on fixed sizes uses its own",
     )
     add(
         "--overlap",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="PIXELS",
         help="pixels neighbouring tiles share, up to half a tile (default: a quarter of the tile)",
     )
-    add("--batch-size", type=train._positive_int, default=8, metavar="N", help="tiles per step (default: 8)")
+    add("--batch-size", type=positive_int, default=8, metavar="N", help="tiles per step (default: 8)")
     return parser
 
 

@@ -76,13 +76,13 @@ import threading
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unet_helpers import config, datasets
-from unet_helpers.errors import ArgumentParser, UnetTutorialError
+from unet_helpers.errors import ArgumentParser, UnetTutorialError, fraction, positive_float, positive_int
 
 if TYPE_CHECKING:
     import keras
@@ -948,29 +948,6 @@ def train_unet(
 # --- command line ---------------------------------------------------------------------------------------
 
 
-def _number(text: str, convert: type, kind: str, fits: Callable[[float], bool], rule: str) -> Any:
-    """Parse a numeric option for argparse; one-line messages for a non-number or a value out of range."""
-    try:
-        value = convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
-    if not fits(value):
-        raise argparse.ArgumentTypeError(f"{value} is not {rule}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _number(text, int, "a whole number", lambda value: value >= 1, "1 or more")
-
-
-def _positive_float(text: str) -> float:
-    return _number(text, float, "a number", lambda value: value > 0, "above 0")
-
-
-def _fraction(text: str) -> float:
-    return _number(text, float, "a number", lambda value: 0 < value < 1, "between 0 and 1")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="python -m unet_helpers.train",
@@ -984,17 +961,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--out", type=Path, metavar="DIR", required=True, help="output folder: new, empty, or this run's")
     add("--profile", choices=list(config.PROFILES), help="the sizes to default to (default: the active one)")
-    add("--epochs", type=_positive_int, metavar="N", help="epochs to train up to, earlier sessions included")
-    add("--image-size", type=_positive_int, metavar="PIXELS", help="height and width, a multiple of 8")
-    add("--batch-size", type=_positive_int, metavar="N", help="images per step, all GPUs together")
-    add("--base-filters", type=_positive_int, metavar="N", help="model width: filters of the first level")
+    add("--epochs", type=positive_int, metavar="N", help="epochs to train up to, earlier sessions included")
+    add("--image-size", type=positive_int, metavar="PIXELS", help="height and width, a multiple of 8")
+    add("--batch-size", type=positive_int, metavar="N", help="images per step, all GPUs together")
+    add("--base-filters", type=positive_int, metavar="N", help="model width: filters of the first level")
     add(
         "--num-classes",
         type=int,
         metavar="K",
         help="classes, background included (default: 2, or the --view's)",
     )
-    add("--learning-rate", type=_positive_float, default=1e-3, metavar="RATE", help="Adam's, at first (1e-3)")
+    add("--learning-rate", type=positive_float, default=1e-3, metavar="RATE", help="Adam's, at first (1e-3)")
     add(
         "--seed",
         type=int,
@@ -1003,7 +980,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--validation-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.2,
         metavar="F",
         help="share of images (default: 0.2)",
@@ -1047,7 +1024,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--patience",
-        type=_positive_int,
+        type=positive_int,
         default=10,
         metavar="N",
         help="stop after N epochs without a better val_dice; halve the learning rate after N/2 (default: 10)",
