@@ -1,4 +1,16 @@
-"""Real datasets: download Oxford-IIIT Pet, and say how to read it and the ISBI 2012 membrane layout.
+"""Real datasets: the embedded nuclei, Oxford-IIIT Pet's download, and how to read them and ISBI 2012.
+
+:func:`nuclei` returns the folder of real nuclei images that ships inside this package (289 images of
+256x256 from the 2018 Data Science Bowl, CC0, about 11 MB): no download, so it works offline, in a
+workshop room and in Colab after the setup cell. Its ``README.md`` says where the images come from and
+how to cite them::
+
+    unet_helpers/embedded/dsb2018_nuclei/
+        images/<kind>_<id>.png      gray (fluorescence, brightfield) or RGB (tissue), 256x256
+        masks/<kind>_<id>.png       0 = background, 255 = nucleus (the union: touching nuclei merge)
+        instances/<kind>_<id>.png   16-bit, one number per nucleus (0 = background)
+        large/                      the same three folders for one whole 696x520 image
+        manifest.csv, README.md     each file's source image and crop; provenance, license, citation
 
 :func:`download_oxford_pet` fetches the two Oxford-IIIT Pet archives into
 ``config.data_dir() / "oxford_iiit_pet"``, checks each against its size and sha256, and extracts it
@@ -49,6 +61,10 @@ from tqdm.auto import tqdm
 
 from unet_helpers import config
 from unet_helpers.errors import UnetTutorialError
+
+NUCLEI_ROOT = Path(__file__).resolve().parent / "embedded" / "dsb2018_nuclei"
+# The kinds of image in the nuclei data; each file name starts with its kind.
+NUCLEI_KINDS = ("fluorescence", "tissue", "brightfield")
 
 OXFORD_PET_URL = "https://thor.robots.ox.ac.uk/~vgg/data/pets/"
 # The address older tutorials use; pass it as base_url when the first one is down.
@@ -325,9 +341,53 @@ ISBI2012_MEMBRANE = DatasetView(
 )
 """ISBI 2012 electron-microscopy membranes: 0 = cell interior (255 in the masks), 1 = membrane (0)."""
 
+NUCLEI = DatasetView(
+    name="dsb2018_nuclei",
+    images="images",
+    masks="masks",
+    mask_values={0: 0, 255: 1},
+    class_names=("background", "nucleus"),
+)
+"""2018 Data Science Bowl nuclei (:func:`nuclei`, or the whole collection): 0 = background, 1 = nucleus."""
+
 VIEWS: dict[str, DatasetView] = {
-    view.name: view for view in (OXFORD_PET_BINARY, OXFORD_PET_TRIMAP, ISBI2012_MEMBRANE)
+    view.name: view for view in (OXFORD_PET_BINARY, OXFORD_PET_TRIMAP, ISBI2012_MEMBRANE, NUCLEI)
 }
+
+
+def nuclei() -> Path:
+    """The folder of the embedded real nuclei images, ready for ``data.load_dataset``; no network needed.
+
+    289 image/mask pairs of 256x256 pixels: 231 fluorescence, 45 stained tissue and 13 brightfield
+    images (the kind is the first word of each file name, see :func:`nuclei_kind`), with
+    ``instances/`` (one label per nucleus) beside ``images/`` and ``masks/``, and ``large/``, one whole
+    696x520 image that none of the others comes from. The folder is inside the installed package: read
+    it, and copy it before changing anything.
+
+    Raises:
+        UnetTutorialError: the package was installed without its data (an installer that skipped
+            package data); the message says how to reinstall.
+    """
+    if not any((NUCLEI_ROOT / NUCLEI.images).glob("*.png")):
+        raise UnetTutorialError(
+            f"The embedded nuclei images are missing from {NUCLEI_ROOT}: reinstall the package from the "
+            "repository (pip install -e . in a clone, or the notebooks' setup cell in Colab)."
+        )
+    return NUCLEI_ROOT
+
+
+def nuclei_kind(name: str | Path) -> str:
+    """The kind of a nuclei image from its file name: ``"fluorescence"``, ``"tissue"`` or ``"brightfield"``.
+
+    Raises:
+        UnetTutorialError: the name does not start with one of :data:`NUCLEI_KINDS`.
+    """
+    kind = Path(name).stem.split("_")[0]
+    if kind not in NUCLEI_KINDS:
+        raise UnetTutorialError(
+            f"'{name}' does not start with a kind of nuclei image ({', '.join(NUCLEI_KINDS)}_...)."
+        )
+    return kind
 
 
 def isbi2012_instructions(*, data_dir: Path | None = None) -> str:
