@@ -455,3 +455,86 @@ def test_wrong_dtype_seed_and_options_raise_one_line_errors():
         AugmentOptions.only("shear")
     with pytest.raises(dataclasses.FrozenInstanceError):
         AugmentOptions().flip = False
+
+
+# Per-pixel weights (the paper's border weights) move with the masks.
+
+
+def weights_of(masks: np.ndarray) -> np.ndarray:
+    """Weights derived from the masks, every one distinct: ``3 * mask + 1 + position / (2 * pixels)``.
+
+    From a weight one reads both the mask value it was made from (``floor((w - 1) / 3)``) and its pixel.
+    """
+    position = np.arange(masks[0].size, dtype=np.float32).reshape(masks.shape[1:]) / (2 * masks[0].size)
+    return (3 * masks + 1 + position).astype(np.float32)
+
+
+@pytest.mark.parametrize("options", ALIGNMENT_CASES.values(), ids=ALIGNMENT_CASES.keys())
+def test_weights_move_exactly_with_the_masks(options):
+    images, masks = smooth_images(num_classes=3)
+    weights = weights_of(masks)
+    seed = tf.constant([5, 9], tf.int64)
+    augmented = [t.numpy() for t in augment_batch(images, masks, seed=seed, options=options, weights=weights)]
+    without = augment(images, masks, options, seed=(5, 9))
+    np.testing.assert_array_equal(augmented[0], without[0])  # the weights change nothing else
+    np.testing.assert_array_equal(augmented[1], without[1])
+    out_weights = augmented[2]
+    assert out_weights.dtype == np.float32 and out_weights.shape == masks.shape
+    # Every weight is one of its own image's input weights, and it came with its mask label.
+    for index in range(BATCH):
+        assert np.all(np.isin(out_weights[index], weights[index]))
+    np.testing.assert_array_equal(np.floor((out_weights - 1) / 3), augmented[1])
+    assert np.mean(out_weights != weights) > 0.05
+
+
+@pytest.mark.parametrize("options", ALIGNMENT_CASES.values(), ids=ALIGNMENT_CASES.keys())
+def test_weights_come_from_the_very_pixel_the_mask_value_comes_from(options):
+    """Masks that number their pixels (0..4095) and weights 2 * number + 0.5: after any transform, each
+    pixel's weight must still be 2 * its mask value + 0.5 (the masks test checks the pixel itself)."""
+    images, _ = smooth_images()
+    numbers = np.broadcast_to(
+        np.arange(SIZE * SIZE, dtype=np.float32).reshape(1, SIZE, SIZE, 1), images.shape
+    )
+    _, masks, weights = augment_batch(
+        images, numbers, seed=[3, 4], options=options, weights=2 * numbers + 0.5
+    )
+    np.testing.assert_array_equal(weights.numpy(), 2 * masks.numpy() + 0.5)
+    assert np.mean(masks.numpy() != numbers) > 0.05
+
+
+def test_photometric_transforms_leave_weights_alone_and_outside_pixels_weigh_nothing():
+    images, masks = smooth_images()
+    weights = weights_of(masks)
+    _, _, photometric = augment_batch(
+        images, masks, seed=[1, 2], options=AugmentOptions.only(*PHOTOMETRIC), weights=weights
+    )
+    np.testing.assert_array_equal(photometric.numpy(), weights)
+    shifted = AugmentOptions.only("translate", max_translation=0.3, outside_label=255)
+    _, marked, out_weights = augment_batch(images, masks, seed=[7, 11], options=shifted, weights=weights)
+    outside = marked.numpy() == 255
+    assert outside.any() and np.all(out_weights.numpy()[outside] == 0)
+    assert np.all(out_weights.numpy()[~outside] >= 1)
+    float16 = augment_batch(images, masks, seed=[1, 2], weights=weights.astype(np.float16))[2]
+    assert float16.dtype == tf.float16
+
+
+def test_augment_dataset_takes_batches_with_weights():
+    images, masks = smooth_images()
+    weights = weights_of(masks)
+    batches = tf.data.Dataset.from_tensor_slices((images[:16], masks[:16], weights[:16])).batch(8)
+    augmented = augment_dataset(batches, seed=5)
+    assert len(augmented.element_spec) == 3
+    plain = augment_dataset(tf.data.Dataset.from_tensor_slices((images[:16], masks[:16])).batch(8), seed=5)
+    for (_, with_masks, with_weights), (_, plain_masks) in zip(augmented, plain, strict=True):
+        np.testing.assert_array_equal(with_masks, plain_masks)
+        np.testing.assert_array_equal(np.floor((with_weights.numpy() - 1) / 3), with_masks)
+
+
+def test_weights_of_the_wrong_shape_or_dtype_raise_one_line_errors():
+    images, masks = np.zeros((2, 8, 8, 1), np.float32), np.zeros((2, 8, 8, 1), np.float32)
+    with pytest.raises(UnetTutorialError, match="one weight per mask pixel"):
+        augment_batch(images, masks, seed=[1, 2], weights=np.ones((2, 8, 8), np.float32))
+    with pytest.raises(UnetTutorialError, match="give float weights"):
+        augment_batch(images, masks, seed=[1, 2], weights=np.ones((2, 8, 8, 1), np.int32))
+    with pytest.raises(UnetTutorialError, match="parts"):
+        augment_dataset(tf.data.Dataset.from_tensor_slices((images,)), seed=1)

@@ -1,15 +1,18 @@
-"""Losses against values computed by hand from their formulas on tiny masks, and Keras's pieces we use."""
+"""Losses against values computed by hand from their formulas on tiny masks, and Keras's pieces we use;
+per-pixel weights, in the loss and in model.fit."""
 
 import math
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from segmentation_cases import pitfall_batch
 
-from unet_helpers import losses
+from unet_helpers import losses, metrics
 from unet_helpers.errors import UnetTutorialError
 from unet_helpers.model import build_unet
+from unet_helpers.train import compile_unet
 
 
 def batch(*masks):
@@ -45,7 +48,7 @@ def test_keras_binary_crossentropy_is_the_mean_over_pixels():
 def test_keras_binary_crossentropy_takes_per_pixel_weights_as_a_weighted_mean_over_pixels():
     y_true = batch([[1, 0], [1, 0]])
     y_pred = batch([[0.9, 0.1], [0.1, 0.9]])
-    weights = batch([[1, 2], [3, 4]])  # (B, H, W, 1), like border_weights of each mask
+    weights = batch([[1, 2], [3, 4]])  # (B, H, W, 1), like instances.border_weights of each mask
     expected = (1 * -math.log(0.9) + 2 * -math.log(0.9) + 3 * -math.log(0.1) + 4 * -math.log(0.1)) / 4
     loss = value(keras.losses.BinaryCrossentropy(), y_true, y_pred, sample_weight=weights)
     assert loss == pytest.approx(expected, rel=1e-5)
@@ -218,39 +221,94 @@ def test_dice_loss_config_round_trip_keeps_its_settings():
     assert (type(restored), restored.smooth, restored.per_image) == (losses.DiceLoss, 0.5, False)
 
 
-# The paper's border weights.
+# Per-pixel weights (the paper's border weights): they weight the cross-entropy, not the Dice.
 
 
-def two_squares(gap):
-    mask = np.zeros((12, 20), np.uint8)
-    mask[3:9, 2:8] = 1
-    mask[3:9, 8 + gap : 14 + gap] = 1
-    return mask
+def random_case(num_classes, seed=0):
+    """y_true (2, 6, 6, 1) float class indices and y_pred probabilities: 1 sigmoid or K softmax channels."""
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, num_classes, (2, 6, 6, 1)).astype(np.float32)
+    if num_classes == 2:
+        return y_true, rng.uniform(0.05, 0.95, (2, 6, 6, 1)).astype(np.float32)
+    logits = rng.normal(size=(2, 6, 6, num_classes)).astype(np.float32)
+    return y_true, keras.ops.convert_to_numpy(keras.ops.softmax(logits))
 
 
-def test_border_weights_peak_in_the_gap_between_touching_objects():
-    mask = two_squares(gap=1)
-    weights = losses.border_weights(mask, w0=10, sigma=5)
-    background = mask.size - 72
-    background_weight = mask.size / (2 * background)
-    # The gap column (x = 8): one pixel from each square, d1 = d2 = 1.
-    assert weights[5, 8] == pytest.approx(
-        background_weight + 10 * math.exp(-((1 + 1) ** 2) / (2 * 5**2)), rel=1e-5
+@pytest.mark.parametrize("num_classes", [2, 3])
+@pytest.mark.parametrize("shape", [(2, 6, 6, 1), (2, 6, 6)])
+def test_weighted_loss_with_all_weights_one_is_the_plain_loss(num_classes, shape):
+    y_true, y_pred = random_case(num_classes)
+    loss = losses.segmentation_loss(num_classes)
+    plain = value(loss, y_true, y_pred)
+    assert value(loss, y_true, y_pred, sample_weight=np.ones(shape, np.float32)) == pytest.approx(
+        plain, rel=1e-6
     )
-    assert np.unravel_index(np.argmax(weights), weights.shape)[1] == 8
-    # Object pixels get their class weight only; both classes carry half the total weight.
-    assert weights[5, 4] == pytest.approx(mask.size / (2 * 72))
-    class_weight = np.where(mask == 1, mask.size / (2 * 72), background_weight)
-    assert np.sum(class_weight) == pytest.approx(mask.size)
-    assert weights.dtype == np.float32 and weights.shape == mask.shape
 
 
-def test_border_weights_ridge_falls_off_with_the_gap_and_needs_two_objects():
-    near = losses.border_weights(two_squares(gap=1))[5, 8]
-    far = losses.border_weights(two_squares(gap=5))[5, 10]  # middle of the gap: d1 = d2 = 3
-    assert near > far > losses.border_weights(two_squares(gap=5))[0, 0]
-    single = np.zeros((12, 20), np.uint8)
-    single[3:9, 2:8] = 1
-    weights = losses.border_weights(single[..., np.newaxis])
-    assert weights.shape == (12, 20, 1)
-    assert np.unique(weights).size == 2  # class weights only: no ridge without a second object
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_weights_of_two_double_the_cross_entropy_and_leave_the_dice(num_classes):
+    y_true, y_pred = random_case(num_classes, seed=1)
+    loss = losses.segmentation_loss(num_classes)
+    cross_entropy = value(loss.losses[1], y_true, y_pred)
+    doubled = value(loss, y_true, y_pred, sample_weight=np.full((2, 6, 6, 1), 2.0, np.float32))
+    assert doubled == pytest.approx(value(loss, y_true, y_pred) + cross_entropy, rel=1e-6)
+
+
+def test_per_pixel_weights_by_hand():
+    weights = batch([[1, 2], [3, 4]])
+    # Cross-entropy per pixel of MASK against PREDICTION (Keras clips 1.0 and 0.0 to 1 - 1e-7 and 1e-7).
+    per_pixel = [-math.log(1 - 1e-7), -math.log(0.5), -math.log(1 - 1e-7), -math.log(0.5)]
+    weighted_cross_entropy = (1 * per_pixel[0] + 2 * per_pixel[1] + 3 * per_pixel[2] + 4 * per_pixel[3]) / 4
+    dice = 1 - (2 * 1.5 + 1) / (2 + 2 + 1)  # unweighted, as in test_dice_loss_by_hand
+    loss = value(losses.bce_dice_loss(), MASK, PREDICTION, sample_weight=weights)
+    assert loss == pytest.approx(weighted_cross_entropy + dice, rel=1e-5)
+    # Two images: the mean over the batch of each image's weighted cross-entropy + Dice.
+    two = value(
+        losses.bce_dice_loss(),
+        np.concatenate([MASK, MASK]),
+        np.concatenate([PREDICTION, MASK]),
+        sample_weight=np.concatenate([weights, weights]),
+    )
+    perfect = (1 + 2 + 3 + 4) * -math.log(1 - 1e-7) / 4
+    assert two == pytest.approx((weighted_cross_entropy + dice + perfect) / 2, rel=1e-5)
+
+
+def test_per_pixel_weights_of_another_shape_raise_one_line_errors():
+    with pytest.raises(UnetTutorialError, match="one weight per mask pixel"):
+        losses.bce_dice_loss()(MASK, PREDICTION, sample_weight=np.ones((1, 2, 2, 2), np.float32))
+
+
+def test_float16_predictions_with_per_pixel_weights_give_the_float32_loss():
+    weights = batch([[1, 2], [3, 4]])
+    loss = losses.bce_dice_loss()
+    expected = value(loss, MASK, PREDICTION, sample_weight=weights)
+    result = loss(MASK, PREDICTION.astype(np.float16), sample_weight=weights)
+    assert result.dtype == "float32"
+    assert float(result) == pytest.approx(expected, rel=1e-3)
+
+
+def test_fit_on_image_mask_weight_batches_weights_the_loss_and_not_the_metrics():
+    """A dataset of (image, mask, weights) in model.fit: Keras passes the weights to the loss as
+    sample_weight, and updates the ``metrics=`` of compile_unet without them (keras/src/trainers/
+    compile_utils.py: only ``weighted_metrics=`` get them)."""
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 16, 16, 3), dtype=np.float32)
+    masks = (rng.random((4, 16, 16, 1)) > 0.6).astype(np.float32)
+    weights = (1 + 9 * rng.random((4, 16, 16, 1))).astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, masks, weights)).batch(2)
+    model = compile_unet(build_unet((16, 16, 3), num_classes=1, base_filters=2, depth=1), num_classes=2)
+    history = model.fit(dataset, epochs=1, shuffle=False, verbose=0)  # the dataset shuffles, if anything
+    assert np.isfinite(history.history["loss"][0])
+
+    logged = model.evaluate(dataset, verbose=0, return_dict=True)
+    predictions = model.predict(images, batch_size=2, verbose=0)
+    assert logged["dice"] == pytest.approx(metrics.dice_score(masks, predictions), abs=1e-6)
+    weighted = np.mean(
+        [
+            value(model.loss, masks[i : i + 2], predictions[i : i + 2], sample_weight=weights[i : i + 2])
+            for i in (0, 2)
+        ]
+    )
+    plain = value(model.loss, masks, predictions)
+    assert logged["loss"] == pytest.approx(weighted, rel=1e-4)
+    assert abs(weighted - plain) > 0.1  # the weights did change the loss

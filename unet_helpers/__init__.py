@@ -10,8 +10,11 @@ Each module has one job:
 - ``data``: loads a folder of images and masks, checked, as a fast ``tf.data`` pipeline;
 - ``augment``: paired geometric and photometric augmentation, masks kept exact;
 - ``model``: builds the UNet from small named blocks (``build_unet``);
-- ``losses``: cross-entropy + Dice losses for binary and multi-class masks, and the paper's border weights;
+- ``losses``: cross-entropy + Dice losses for binary and multi-class masks, with optional per-pixel weights;
 - ``metrics``: Dice, IoU and pixel accuracy, pooled over all pixels, as Keras metrics and NumPy functions;
+  nuclei counted one by one (matched at IoU >= 0.5: precision, recall, F1);
+- ``instances``: instance labels (one number per nucleus) and what training takes from them: touching
+  nuclei separated by a background line, the paper's border weights, a weighted ``tf.data`` pipeline;
 - ``train``: compiles and fits the UNet with checkpoints that survive interruption; the command line;
 - ``inference``: prediction on images of any size (overlap-tile), masks from probabilities, export for
   serving (SavedModel, TensorFlow Lite);

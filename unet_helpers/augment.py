@@ -6,7 +6,9 @@ into one sampling map per image: for every output pixel, the point of the input 
 part plus a smooth elastic displacement). The image is then read at those points with bilinear
 interpolation, and the mask takes the label of the nearest of the same four pixels the image blends. A
 mask therefore cannot drift from its image, and it keeps its label set exactly: nearest neighbour
-copies labels, it never blends them.
+copies labels, it never blends them. Per-pixel loss weights (the UNet paper's border weights, from
+``unet_helpers.instances``) may come along: each output pixel takes the weight of the very pixel its mask
+label comes from, so a weight stays with its label.
 
 Points that fall outside the image are reflected back in (``dcba|abcd|dcba``), for the image and the
 mask alike, so the mask's labels match the reflected image. With ``AugmentOptions(outside_label=...)``
@@ -23,7 +25,8 @@ same result eagerly, in ``tf.function`` and in ``tf.data``. Measured speeds: ``b
 
 Entry points:
 
-- :func:`augment_batch`: a pure function of ``(images, masks, seed)``; use it in ``Dataset.map``.
+- :func:`augment_batch`: a pure function of ``(images, masks, seed)`` (and optional ``weights``); use it
+  in ``Dataset.map``.
 - :func:`augment_dataset`: adds a seed stream to a dataset of batches and maps :func:`augment_batch`
   over it, with new draws every epoch.
 - :class:`RandomAugment`: a Keras layer over :func:`augment_batch` for the accelerator (a custom
@@ -326,9 +329,14 @@ def sampling_map(
 
 
 def _sample(
-    images: tf.Tensor, masks: tf.Tensor, source_y: tf.Tensor, source_x: tf.Tensor, outside_label
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Read images (bilinear) and masks (nearest neighbour) at the same reflected points."""
+    images: tf.Tensor,
+    masks: tf.Tensor,
+    weights: tf.Tensor | None,
+    source_y: tf.Tensor,
+    source_x: tf.Tensor,
+    outside_label,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    """Read images (bilinear), masks and weights (nearest neighbour) at the same reflected points."""
     shape = tf.shape(images)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
     height_f, width_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
@@ -347,6 +355,8 @@ def _sample(
     # The mask reads the nearest of the image's four neighbours.
     nearest = tf.where(fraction_y < 0.5, row0, row1) + tf.where(fraction_x < 0.5, x0, x1)
     masks = tf.gather(tf.reshape(masks, [-1]), nearest)[..., None]
+    if weights is not None:  # the same pixel as the mask: a weight stays with its label
+        weights = tf.gather(tf.reshape(weights, [-1]), nearest)[..., None]
 
     flat_images, channel = tf.reshape(images, [-1]), tf.range(channels)
 
@@ -368,7 +378,9 @@ def _sample(
             (source_y < -0.5) | (source_y > height_f - 0.5) | (source_x < -0.5) | (source_x > width_f - 0.5)
         )
         masks = tf.where(outside[..., None], tf.cast(outside_label, masks.dtype), masks)
-    return images, masks
+        if weights is not None:  # no label there, so no weight: a weighted loss skips these pixels
+            weights = tf.where(outside[..., None], 0.0, weights)
+    return images, masks, weights
 
 
 def _blur(images: tf.Tensor, sigma: tf.Tensor, radius: int) -> tf.Tensor:
@@ -412,13 +424,20 @@ def _draw_photometric(shape: tf.Tensor, *, seed: tf.Tensor, options: AugmentOpti
 
 
 def _warp_and_adjust(
-    images: tf.Tensor, masks: tf.Tensor, draws: dict[str, tf.Tensor], *, options: AugmentOptions
-) -> tuple[tf.Tensor, tf.Tensor]:
+    images: tf.Tensor,
+    masks: tf.Tensor,
+    weights: tf.Tensor | None,
+    draws: dict[str, tf.Tensor],
+    *,
+    options: AugmentOptions,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
     """Geometry, then brightness, contrast, gamma and noise, from drawn numbers: the XLA-compiled part."""
     shape = tf.shape(images)
     if any(getattr(options, name) for name in GEOMETRIC):
         source_y, source_x = _map_from_draws(draws, shape[0], shape[1], shape[2], options)
-        images, masks = _sample(images, masks, source_y, source_x, outside_label=options.outside_label)
+        images, masks, weights = _sample(
+            images, masks, weights, source_y, source_x, outside_label=options.outside_label
+        )
     if options.brightness or options.contrast:
         # Brightness b, then contrast c about the new mean m + b: c x + (1 - c) m + b, in one step (XLA
         # would otherwise compute the resampled image once for the mean and again for the result).
@@ -434,7 +453,7 @@ def _warp_and_adjust(
         images = images + draws["noise_std"] * tf.math.ndtri(draws["noise_uniform"])
     if any(getattr(options, name) for name in PHOTOMETRIC):
         images = tf.clip_by_value(images, 0.0, 1.0)
-    return images, masks
+    return images, masks, weights
 
 
 @functools.lru_cache(maxsize=64)
@@ -469,26 +488,47 @@ def _check_inputs(images: tf.Tensor, masks: tf.Tensor, seed: tf.Tensor) -> None:
         )
 
 
+def _check_weights(weights: tf.Tensor, masks: tf.Tensor) -> None:
+    if not weights.dtype.is_floating:
+        raise UnetTutorialError(
+            f"augment_batch: weights are {weights.dtype.name}; give float weights (e.g. float32)."
+        )
+    if weights.shape.rank != 4 or not weights.shape.is_compatible_with(masks.shape):
+        raise UnetTutorialError(
+            f"augment_batch: weights have shape {weights.shape}, masks {masks.shape}; give one weight per "
+            "mask pixel, (batch, height, width, 1)."
+        )
+
+
 def augment_batch(
-    images, masks, *, seed, options: AugmentOptions = AugmentOptions()
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Augment a batch of images and their masks, each image with its own random draw.
+    images, masks, *, seed, options: AugmentOptions = AugmentOptions(), weights=None
+) -> tuple[tf.Tensor, tf.Tensor] | tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Augment a batch of images and their masks (and per-pixel weights), each image with its own draw.
 
     Pure: the result depends only on the arguments, so the same ``seed`` gives the same batch, and it
-    runs in eager mode, inside ``tf.function`` and inside ``tf.data.Dataset.map``.
+    runs in eager mode, inside ``tf.function`` and inside ``tf.data.Dataset.map``. Passing ``weights``
+    changes nothing in the images and masks: the same seed gives the same images and masks with or
+    without them.
 
     Args:
         images: float32 (batch, height, width, channels), channels 1 or 3, values in [0, 1].
         masks: (batch, height, width, 1) class indices (0/1, or 0..K-1), any real or integer dtype.
         seed: two integers, shape [2], int32 or int64 (as ``tf.random.stateless_*`` take).
         options: which transforms run and how strongly; the default is the default pipeline.
+        weights: optional per-pixel loss weights, float (batch, height, width, 1), e.g. the UNet paper's
+            border weights (``unet_helpers.instances``). The geometric transforms move them exactly as
+            the masks: each output pixel takes the weight of the input pixel its mask label comes from,
+            so a weight stays with its label. Photometric transforms leave them alone. Where
+            ``options.outside_label`` marks a mask pixel, its weight is 0 (no label, no weight).
 
     Returns:
-        ``(images, masks)``: images float32 of the same shape, values in [0, 1]; masks of the same shape
-        and dtype, holding only values of the input masks (plus ``options.outside_label`` if set).
+        ``(images, masks)``, or ``(images, masks, weights)`` when ``weights`` are given: images float32
+        of the same shape, values in [0, 1]; masks of the same shape and dtype, holding only values of the
+        input masks (plus ``options.outside_label`` if set); weights of the same shape and dtype, holding
+        only values of the input weights (plus 0 where ``outside_label`` marks a pixel).
 
     Raises:
-        UnetTutorialError: a shape or the seed is wrong (checked on the static shapes).
+        UnetTutorialError: a shape, a dtype or the seed is wrong (checked on the static shapes).
     """
     images = tf.convert_to_tensor(images)
     masks = tf.convert_to_tensor(masks)
@@ -499,6 +539,12 @@ def augment_batch(
             f"augment_batch: images are {images.dtype.name}; convert them to float32 in [0, 1] first "
             "(e.g. tf.image.convert_image_dtype(images, tf.float32))."
         )
+    weights_dtype = None
+    if weights is not None:
+        weights = tf.convert_to_tensor(weights)
+        _check_weights(weights, masks)
+        weights_dtype = weights.dtype
+        weights = tf.cast(weights, tf.float32)
     blur_radius = math.ceil(3 * options.max_blur_sigma) if options.blur else 0
     if min(images.shape[1] or blur_radius + 1, images.shape[2] or blur_radius + 1) <= blur_radius:
         raise UnetTutorialError(
@@ -508,42 +554,55 @@ def augment_batch(
     images = tf.cast(images, tf.float32)
     mask_dtype = masks.dtype
     masks = tf.cast(masks, tf.float32)
-    if not any(getattr(options, name) for name in GEOMETRIC + PHOTOMETRIC):
+    if any(getattr(options, name) for name in GEOMETRIC + PHOTOMETRIC):
+        shape = tf.shape(images)
+        if options.blur and options.max_blur_sigma > 0:
+            # Blur comes first, before the resampling: what follows then compiles into one XLA step (XLA's
+            # depthwise convolution is slow on the CPU). A blur commutes with the geometry up to the zoom.
+            sigma = _uniform(seed, "blur", [shape[0]], 0.0, options.max_blur_sigma)
+            images = _blur(images, sigma, radius=blur_radius)
+        draws = {
+            **_draw_geometry(shape[0], shape[1], shape[2], seed=seed, options=options),
+            **_draw_photometric(shape, seed=seed, options=options),
+        }
+        if draws:
+            static_images, static_masks = images.shape, masks.shape
+            images, masks, weights = _compiled(options)(images, masks, weights, draws)
+            # The compiled step may be traced for unknown sizes; keep what the caller's shapes said.
+            images, masks = tf.ensure_shape(images, static_images), tf.ensure_shape(masks, static_masks)
+            if weights is not None:
+                weights = tf.ensure_shape(weights, static_masks)
+    if weights is None:
         return images, tf.cast(masks, mask_dtype)
-    shape = tf.shape(images)
-    if options.blur and options.max_blur_sigma > 0:
-        # Blur comes first, before the resampling: what follows then compiles into one XLA step (XLA's
-        # depthwise convolution is slow on the CPU). A blur commutes with the geometry up to the zoom.
-        sigma = _uniform(seed, "blur", [shape[0]], 0.0, options.max_blur_sigma)
-        images = _blur(images, sigma, radius=blur_radius)
-    draws = {
-        **_draw_geometry(shape[0], shape[1], shape[2], seed=seed, options=options),
-        **_draw_photometric(shape, seed=seed, options=options),
-    }
-    if draws:
-        static_images, static_masks = images.shape, masks.shape
-        images, masks = _compiled(options)(images, masks, draws)
-        # The compiled step may be traced for unknown sizes; keep what the caller's shapes said.
-        images, masks = tf.ensure_shape(images, static_images), tf.ensure_shape(masks, static_masks)
-    return images, tf.cast(masks, mask_dtype)
+    return images, tf.cast(masks, mask_dtype), tf.cast(weights, weights_dtype)
 
 
 def augment_dataset(
     dataset: tf.data.Dataset, *, seed: int, options: AugmentOptions = AugmentOptions()
 ) -> tf.data.Dataset:
-    """Map :func:`augment_batch` over a dataset of ``(images, masks)`` batches, new draws every epoch.
+    """Map :func:`augment_batch` over a dataset of batches, new draws every epoch.
 
-    Each batch gets a seed from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``: the
-    same ``seed`` gives the same epochs, in order, and every epoch differs from the last (a plain
-    ``Dataset.random(seed)`` would repeat the first epoch's augmentation in every epoch). Batches are
-    augmented in parallel and kept in order. Augment after ``cache()`` and ``batch()``, so that
-    cached data is unaugmented and the work is vectorised over whole batches.
+    The batches are ``(images, masks)`` or ``(images, masks, weights)`` (per-pixel weights, moved with
+    the masks; see :func:`augment_batch`); the result has the same structure. Each batch gets a seed from
+    ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``: the same ``seed`` gives the same
+    epochs, in order, and every epoch differs from the last (a plain ``Dataset.random(seed)`` would repeat
+    the first epoch's augmentation in every epoch). Batches are augmented in parallel and kept in order.
+    Augment after ``cache()`` and ``batch()``, so that cached data is unaugmented and the work is
+    vectorised over whole batches.
     """
+    if len(dataset.element_spec) not in (2, 3):
+        raise UnetTutorialError(
+            f"augment_dataset: batches have {len(dataset.element_spec)} parts; give (images, masks) or "
+            "(images, masks, weights)."
+        )
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def augment(batch: tuple[tf.Tensor, ...], batch_seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        weights = batch[2] if len(batch) == 3 else None
+        return augment_batch(batch[0], batch[1], seed=batch_seed, options=options, weights=weights)
+
     return tf.data.Dataset.zip(dataset, seeds).map(
-        lambda batch, batch_seed: augment_batch(*batch, seed=batch_seed, options=options),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+        augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
 
 

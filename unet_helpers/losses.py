@@ -1,4 +1,4 @@
-"""Segmentation losses: cross-entropy, Dice, their sum, and the UNet paper's border weights.
+"""Segmentation losses: cross-entropy, Dice and their sum, with optional per-pixel weights.
 
 :func:`segmentation_loss` picks the loss the series trains with, from the number of classes in the data:
 
@@ -15,6 +15,10 @@ The cross-entropies are Keras's own (``keras.losses.BinaryCrossentropy`` and
 Dice losses are ours: ``keras.losses.Dice`` has no smoothing term, so an image with an empty mask predicted
 perfectly (nothing there, nothing found) costs it the maximal loss of 1; see :class:`DiceLoss`.
 
+**Per-pixel weights** (the UNet paper's border weights, made by ``unet_helpers.instances``) reach the loss
+as Keras's ``sample_weight`` when a dataset yields ``(image, mask, weights)``; :class:`LossSum` multiplies
+the cross-entropy of each pixel by its weight and leaves the Dice alone (see there why).
+
 Every class here is registered with Keras, so a model compiled with these losses saves
 (``model.save("unet.keras")``) and loads (``keras.models.load_model``) without ``custom_objects``.
 """
@@ -24,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import keras
 import numpy as np
 from keras import ops
@@ -157,6 +160,26 @@ class MulticlassDiceLoss(_SoftDiceLossBase):
         return 1.0 - ops.mean(dice_per_class, axis=-1)
 
 
+class _GivenValues(keras.losses.Loss):
+    """A "loss" whose values are ``y_pred`` itself: lends :class:`LossSum` Keras's own reduction."""
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return y_pred
+
+
+def _pixel_weights_like(weights: Any, values: Any) -> Any:
+    """Per-pixel weights (B, H, W, 1) or (B, H, W) in the shape of per-pixel loss values (B, H, W)."""
+    weights = ops.cast(weights, values.dtype)
+    if len(weights.shape) == len(values.shape) + 1 and weights.shape[-1] == 1:
+        weights = ops.squeeze(weights, axis=-1)
+    if len(weights.shape) != len(values.shape):
+        raise UnetTutorialError(
+            f"per-pixel sample weights of shape {tuple(weights.shape)} do not fit loss values of shape "
+            f"{tuple(values.shape)}: give one weight per mask pixel, (B, H, W, 1) or (B, H, W)."
+        )
+    return weights
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LossSum(keras.losses.Loss):
     """The sum of several losses, each reduced to one value per image first.
@@ -166,8 +189,19 @@ class LossSum(keras.losses.Loss):
     averages over the batch. For images of one size this equals the sum of the losses computed on their
     own: the mean of per-image mean cross-entropies is the mean over all pixels.
 
-    Sample weights, if any, weight whole images: shape (B,). For per-pixel weights (the paper's border
-    weights) give them to ``keras.losses.BinaryCrossentropy`` alone (see :func:`border_weights`).
+    **Sample weights** (``loss(y_true, y_pred, sample_weight=...)``, or the third element of a dataset's
+    batches in ``model.fit``):
+
+    - per image, shape (B,): each image's summed loss is multiplied by its weight, as Keras does;
+    - per pixel, shape (B, H, W, 1) or (B, H, W), e.g. the paper's border weights: every loss that
+      gives a value per pixel (the cross-entropies) contributes the mean over the image's pixels of
+      ``weight * loss``, as ``keras.losses.BinaryCrossentropy`` does with such weights; losses with one
+      value per image (the Dice losses) are added unweighted. A Dice is a ratio of sums over the whole
+      image, with no loss per pixel to weight; weighting its sums would change what it measures, not
+      which pixels matter. With all weights 1 the result equals the unweighted loss.
+
+    Predictions of any float dtype (float16 under mixed precision) are computed in the loss's dtype
+    (float32 by default), weighted or not.
 
     Args:
         losses: the ``keras.losses.Loss`` instances to add; their own reductions are not used.
@@ -184,8 +218,24 @@ class LossSum(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.losses = list(losses)
 
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The reduced loss; per-pixel ``sample_weight`` (rank 3 or more) weights the per-pixel losses."""
+        if sample_weight is not None:
+            sample_weight = ops.convert_to_tensor(sample_weight)
+        if sample_weight is None or len(sample_weight.shape) < 3:
+            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        # As keras.losses.Loss.__call__ does: float16 predictions are computed in float32.
+        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        y_true = ops.convert_to_tensor(y_true, dtype=self.dtype)
+        per_image = self._per_image(y_true, y_pred, pixel_weights=sample_weight)
+        # Keras's reduction (and its scaling under tf.distribute), applied to the per-image values.
+        return _GivenValues(reduction=self.reduction, dtype=self.dtype)(per_image, per_image)
+
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Summed loss per image, shape (B,)."""
+        return self._per_image(y_true, y_pred)
+
+    def _per_image(self, y_true: Any, y_pred: Any, pixel_weights: Any = None) -> Any:
         batch_size = ops.shape(y_pred)[0]
         total = 0.0
         for loss in self.losses:
@@ -193,6 +243,8 @@ class LossSum(keras.losses.Loss):
             if len(values.shape) == 0:
                 values = ops.broadcast_to(values, (batch_size,))
             elif len(values.shape) > 1:
+                if pixel_weights is not None:  # a loss per pixel: weight it
+                    values = values * _pixel_weights_like(pixel_weights, values)
                 values = ops.mean(values, axis=tuple(range(1, len(values.shape))))
             total = total + values
         return total
@@ -219,7 +271,8 @@ def bce_dice_loss(*, smooth: float = 1.0, per_image: bool = True) -> LossSum:
 
     ``y_true`` (B, H, W, 1) 0/1 float, ``y_pred`` (B, H, W, 1) probabilities in [0, 1]. The cross-entropy
     (``keras.losses.BinaryCrossentropy``, mean over pixels, >= 0) plus :class:`DiceLoss` (in [0, 1], per
-    image by default): one value, >= 0, averaged over the batch.
+    image by default): one value, >= 0, averaged over the batch. Per-pixel sample weights, (B, H, W, 1),
+    weight the cross-entropy only (see :class:`LossSum`).
     """
     # Dice first: it checks the model's output channels and says what to change.
     return LossSum(
@@ -263,56 +316,3 @@ def segmentation_loss(num_classes: int) -> keras.losses.Loss:
             "(2 for binary masks, whose model has one sigmoid channel)."
         )
     return bce_dice_loss() if num_classes == 2 else cce_dice_loss()
-
-
-def border_weights(mask: np.ndarray, *, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
-    """The UNet paper's weight map: class balance plus a ridge between objects that nearly touch.
-
-    ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x))**2 / (2 * sigma**2))`` on background pixels, and
-    ``w_c(x)`` on object pixels (Ronneberger et al. 2015, eq. 2). ``d1`` and ``d2`` are the distances (in
-    pixels) to the nearest and the second-nearest object, where objects are the connected components
-    (8-connected) of the foreground. ``w_c`` balances the classes: each class gets the weight
-    ``pixels / (2 * pixels of that class)``, so both classes carry half the total weight (1 each when they
-    are equally common). With fewer than two objects there is no ridge. Computed once per mask, before
-    training: it costs one distance transform per object.
-
-    Use it as per-pixel sample weights of the cross-entropy alone, e.g. a dataset of ``(image, mask,
-    weights)`` and ``loss=keras.losses.BinaryCrossentropy()``, which then averages ``weight * loss`` over
-    the pixels.
-
-    Args:
-        mask: binary mask, (H, W) or (H, W, 1), 0 = background, anything else = object.
-        w0: height of the ridge between touching objects (10 in the paper).
-        sigma: width of the ridge, in pixels (5 in the paper, for about 512x512 images).
-
-    Returns:
-        float32 weights > 0, same shape as ``mask``.
-
-    Raises:
-        UnetTutorialError: the mask is not 2-D (or 2-D with one channel).
-    """
-    mask = np.asarray(mask)
-    shape = mask.shape
-    if mask.ndim == 3 and shape[-1] == 1:
-        mask = mask[..., 0]
-    if mask.ndim != 2:
-        raise UnetTutorialError(f"border_weights takes one mask, (H, W) or (H, W, 1); got shape {shape}.")
-    foreground = (mask != 0).astype(np.uint8)
-    counts = np.bincount(foreground.ravel(), minlength=2).astype(np.float64)
-    class_weight = np.where(counts > 0, foreground.size / (2.0 * np.maximum(counts, 1.0)), 0.0)
-    weights = class_weight[foreground]
-
-    num_labels, labels = cv2.connectedComponents(foreground, connectivity=8)
-    if num_labels > 2:  # label 0 is the background: at least two objects
-        nearest = np.full(mask.shape, np.inf)
-        second = np.full(mask.shape, np.inf)
-        for label in range(1, num_labels):
-            # Distance of every pixel to the nearest pixel of this object (0 on the object).
-            distance = cv2.distanceTransform(
-                (labels != label).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-            )
-            second = np.minimum(second, np.maximum(nearest, distance))
-            nearest = np.minimum(nearest, distance)
-        ridge = w0 * np.exp(-((nearest + second) ** 2) / (2.0 * sigma**2))
-        weights = weights + np.where(foreground == 0, ridge, 0.0)
-    return weights.astype(np.float32).reshape(shape)
