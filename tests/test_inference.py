@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from unet_helpers import inference, metrics, synthetic, train
 from unet_helpers.errors import UnetTutorialError
@@ -111,6 +112,25 @@ def test_any_size_gives_probabilities_of_that_size():
     np.testing.assert_array_equal(
         inference.predict_tiled(gray_model, image[..., 0]), inference.predict_tiled(gray_model, image)
     )
+
+
+def test_scale_predicts_at_the_training_scale_and_returns_the_image_size(trained_model):
+    """A model trained on images shrunk by the loader sees new images shrunk the same way."""
+    image = synthetic.make_sample(seed=3, index=0, image_size=160)[0].astype(np.float32) / 255
+    image = image[:150]  # not square, and 150 * 0.5 is not a multiple of the pooling factor
+    halved = inference.predict_tiled(trained_model, image, scale=0.5, tile_size=64)
+    assert halved.shape == (150, 160, 1)
+    # The same as shrinking it as load_dataset does, predicting, and enlarging the probabilities.
+    small = tf.image.resize(image, (75, 80), method="bilinear", antialias=True).numpy()
+    np.testing.assert_allclose(inference.rescale(image, 0.5), np.clip(small, 0, 1))
+    by_hand = tf.image.resize(inference.predict_tiled(trained_model, small, tile_size=64), (150, 160)).numpy()
+    np.testing.assert_allclose(halved, by_hand, atol=1e-6)
+    # At another scale the network sees other object sizes, so its answer differs.
+    assert np.mean(np.abs(halved - inference.predict_tiled(trained_model, image, tile_size=64))) > 0.01
+    mask = inference.predict_image(trained_model, image, scale=0.5, tile_size=64)
+    np.testing.assert_array_equal(mask, inference.to_mask(halved))
+    for scale in (0, -1, 100):
+        assert "scale" in error_message(inference.predict_tiled, trained_model, image, scale=scale)
 
 
 def test_multi_class_probabilities_sum_to_one_and_masks_are_their_argmax():

@@ -134,6 +134,12 @@ def test_threshold_tiles_and_overlap_reach_the_prediction(tmp_path, capsys, mode
     )
     code, _, stderr = run_main(capsys, *arguments, "--tile-size", "64")
     assert code == 2 and stderr.count("\n") == 1 and "32x32" in stderr
+    code, _, stderr = run_main(capsys, *arguments, "--scale", "0.5")
+    assert code == 0, stderr
+    scaled = inference.predict_tiled(model, data.read_image(inputs / "gray.jpg"), scale=0.5)
+    mask = np.asarray(Image.open(out / "masks" / "gray.png"))
+    np.testing.assert_array_equal(mask, inference.to_mask(scaled) * 255)
+    assert mask.shape == Image.open(inputs / "gray.jpg").size[::-1]
 
 
 def test_only_this_commands_own_files_are_replaced_in_out(tmp_path, capsys, model_file, inputs):
@@ -190,6 +196,7 @@ def test_mistakes_exit_2_with_one_line_that_names_the_file(tmp_path, capsys, mod
         [*valid, "--batch-size", "0"],
         [*valid, "--threshold", "1.5"],
         [*valid, "--overlap", "-8"],
+        [*valid, "--scale", "0"],
         ["--model", str(model_file)],
     ):
         with pytest.raises(SystemExit) as exit_info:

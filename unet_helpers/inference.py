@@ -317,6 +317,7 @@ def predict_tiled(
     overlap: int | None = None,
     batch_size: int = 8,
     progress: bool | None = None,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """Predict class probabilities for one image of any size with the overlap-tile strategy.
 
@@ -339,6 +340,11 @@ def predict_tiled(
         batch_size: tiles per model call; lower it if the GPU runs out of memory.
         progress: show a progress bar; None (default): when the image has more than
             ``PROGRESS_MIN_TILES`` tiles.
+        scale: resize the image by this factor before predicting, and the probabilities back to the
+            image's size after: the scale the model was trained at. A model trained with
+            ``load_dataset(image_size=128)`` on 256x256 images saw every object at half its size in
+            pixels; give it new images at ``scale=0.5`` too. The image is resized as ``load_dataset``
+            resizes (bilinear with antialiasing), the probabilities bilinearly. 1 (default): as it is.
 
     Returns:
         float32 probabilities in [0, 1] of shape (H, W, channels), the input's height and width:
@@ -346,11 +352,18 @@ def predict_tiled(
 
     Raises:
         UnetTutorialError: the image does not fit the model (see :func:`check_image`), or ``tile_size``,
-            ``overlap`` or ``batch_size`` is out of range.
+            ``overlap``, ``batch_size`` or ``scale`` is out of range.
     """
     image = check_image(image, channels=model.input_shape[-1])
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise UnetTutorialError(f"batch_size={batch_size!r}: use a whole number of 1 or more.")
+    if not 0 < scale <= 16:
+        raise UnetTutorialError(f"scale={scale!r}: use a factor above 0, such as 0.5 (at most 16).")
+    if scale != 1:
+        options = {"tile_size": tile_size, "overlap": overlap, "batch_size": batch_size, "progress": progress}
+        return _resize(
+            predict_tiled(model, rescale(image, scale), **options), image.shape[:2], antialias=False
+        )
     grid = tile_grid(model, image.shape, tile_size=tile_size, overlap=overlap)
     padded = np.pad(image, (*grid.padding, (0, 0)), mode="reflect")
     (top, _), (left, _) = grid.padding
@@ -381,6 +394,28 @@ def predict_tiled(
     height, width = grid.image_shape
     region = (slice(top, top + height), slice(left, left + width))
     return total[region] / weights[region][..., np.newaxis]
+
+
+def rescale(image: Any, scale: float) -> np.ndarray:
+    """``image`` resized by ``scale``, as ``data.load_dataset`` resizes images (bilinear, antialiased).
+
+    Args:
+        image: (H, W, C) float in [0, 1].
+        scale: the factor, > 0; each side becomes ``round(side * scale)`` pixels (at least 1).
+
+    Returns:
+        float32 (round(H * scale), round(W * scale), C) in [0, 1].
+    """
+    size = [max(1, round(side * scale)) for side in np.shape(image)[:2]]
+    # Clipped: resizing may round a value of 1 to a hair above it.
+    return np.clip(_resize(np.asarray(image, np.float32), size, antialias=True), 0.0, 1.0)
+
+
+def _resize(image: np.ndarray, size: Any, *, antialias: bool) -> np.ndarray:
+    """``image`` (H, W, C) resized to ``size`` (height, width), bilinear, as float32."""
+    import tensorflow as tf
+
+    return tf.image.resize(image, size, method="bilinear", antialias=antialias).numpy()
 
 
 def to_mask(probabilities: Any, *, threshold: float = 0.5) -> np.ndarray:
@@ -422,6 +457,7 @@ def predict_image(
     overlap: int | None = None,
     batch_size: int = 8,
     progress: bool | None = None,
+    scale: float = 1.0,
 ) -> np.ndarray:
     """The predicted mask of one image of any size: :func:`to_mask` of :func:`predict_tiled`.
 
@@ -430,7 +466,13 @@ def predict_image(
         model, 0..K-1 for a K-class softmax model.
     """
     probabilities = predict_tiled(
-        model, image, tile_size=tile_size, overlap=overlap, batch_size=batch_size, progress=progress
+        model,
+        image,
+        tile_size=tile_size,
+        overlap=overlap,
+        batch_size=batch_size,
+        progress=progress,
+        scale=scale,
     )
     return to_mask(probabilities, threshold=threshold)
 

@@ -4,6 +4,9 @@
 
 Every image is predicted whole, in tiles of the model's input size (:func:`inference.predict_tiled`:
 overlapping tiles, mirrored borders, blended seams), so an image of any size gets a mask of its own size.
+``--scale`` predicts at the scale the model was trained at (0.5 for a model trained at ``--image-size
+128`` on 256x256 images, such as the embedded nuclei): the image is resized by it first, and the mask
+brought back to the image's size.
 What the command writes into ``--out``, for an input ``NAME.ext``:
 
 =====================  ==========================================================================
@@ -50,6 +53,7 @@ from unet_helpers.errors import (
     UnetTutorialError,
     fraction,
     non_negative_int,
+    positive_float,
     positive_int,
 )
 
@@ -99,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
         help="pixels neighbouring tiles share, up to half a tile (default: a quarter of the tile)",
     )
     add("--batch-size", type=positive_int, default=8, metavar="N", help="tiles per step (default: 8)")
+    add(
+        "--scale",
+        type=positive_float,
+        default=1.0,
+        metavar="FACTOR",
+        help="resize each image by FACTOR before predicting (masks keep the image's size): the scale the "
+        "model was trained at, e.g. 0.5 for 256-pixel images trained with --image-size 128 (default: 1)",
+    )
     return parser
 
 
@@ -229,7 +241,9 @@ def _run(arguments: argparse.Namespace) -> int:
     for number, path in enumerate(files, start=1):
         start = time.perf_counter()
         image = data.read_image(path, channels=channels)
-        probabilities = inference.predict_tiled(model, image, batch_size=arguments.batch_size, **tiling)
+        probabilities = inference.predict_tiled(
+            model, image, batch_size=arguments.batch_size, scale=arguments.scale, **tiling
+        )
         mask = inference.to_mask(probabilities, threshold=arguments.threshold or 0.5)
         _write_png(out / MASKS / f"{path.stem}.png", mask * np.uint8(255) if num_classes == 2 else mask)
         _write_png(out / OVERLAYS / f"{path.stem}.png", overlay(image, mask, num_classes=num_classes))
