@@ -50,7 +50,7 @@ single GPU with the whole batch. Scale ``batch_size`` with the number of GPUs to
 
 **Command line**::
 
-    python -m unet_helpers.train --out runs/first             # the embedded synthetic dataset
+    python -m unet_helpers.train --out runs/first             # the embedded real nuclei
     python -m unet_helpers.train --data my_dataset --out runs/mine --epochs 30 --batch-size 16
 
 Sizes default to the active profile's (:mod:`unet_helpers.config`); ``--help`` lists every option.
@@ -951,13 +951,17 @@ def train_unet(
 def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="python -m unet_helpers.train",
-        description="Train a UNet on a folder of images and masks (or the embedded synthetic dataset), "
+        description="Train a UNet on a folder of images and masks (or the embedded real nuclei), "
         "writing best.keras, history.csv, metrics.json and learning_curves.png to --out. Run the same "
         "command again to resume an interrupted run. Sizes default to the profile's.",
     )
     add = parser.add_argument
     add(
-        "--data", type=Path, metavar="DIR", help="dataset folder with images/ and masks/ (default: synthetic)"
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="dataset folder with images/ and masks/ (default: the embedded nuclei; with --num-classes 3 "
+        "and more, the generated multi-class cells)",
     )
     add("--out", type=Path, metavar="DIR", required=True, help="output folder: new, empty, or this run's")
     add("--profile", choices=list(config.PROFILES), help="the sizes to default to (default: the active one)")
@@ -1116,9 +1120,11 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
     strategy = make_strategy(arguments.strategy)
     import keras
 
-    from unet_helpers import data, synthetic
+    from unet_helpers import data, datasets, synthetic
 
-    if arguments.data is None:
+    if arguments.data is None and num_classes == 2:
+        root = datasets.nuclei()
+    elif arguments.data is None:
         root = synthetic.embedded_dataset(
             num_samples=profile.num_samples, image_size=image_size, num_classes=num_classes
         )
