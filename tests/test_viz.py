@@ -231,6 +231,8 @@ def test_show_overlay_draws_truth_and_prediction_in_two_styles():
     assert truth.get_linestyle() != prediction.get_linestyle()
     only_prediction = viz.show_overlay(images_like(TRUE[None])[0], prediction=PROBABILITIES[..., None])
     assert legend_texts(only_prediction) == ["object: prediction"]
+    wide = viz.show_overlay(np.zeros((4, 8, 1)), mask=np.zeros((4, 8)), panel_size=6)
+    assert tuple(wide.get_size_inches()) == pytest.approx((6, 3.6))  # no empty bands above and below
 
 
 def test_show_errors_legend_names_the_error_colours():
@@ -312,3 +314,238 @@ def test_show_pairs_keeps_its_layout_and_legend():
     assert_figure(figure, "Pairs")
     assert len(figure.axes) == 6
     assert legend_texts(figure) == ["object (mask outline)"]
+
+
+def test_show_errors_and_best_and_worst_take_a_name_per_image():
+    masks, predictions, expected = ranking_case()
+    names = [f"cell_{index}" for index in range(len(masks))]
+    errors = viz.show_errors(images_like(masks), masks, predictions, titles=names, columns=5)
+    assert [axes.get_title() for axes in errors.axes] == [
+        f"cell_{index}: Dice {dice:.3f}" for index, dice in enumerate(expected)
+    ]
+    extremes = viz.show_best_and_worst(images_like(masks), masks, predictions, count=1, titles=names)
+    assert [axes.get_title() for axes in extremes.axes] == [
+        "best 1: cell_0, Dice 1.000",
+        "worst 1: cell_3, Dice 0.000",
+    ]
+
+
+def small_grid():
+    """A 24x40 image in 16-pixel tiles that advance by 8: 3 rows and 5 columns, 4 mirrored pixels around."""
+    from unet_helpers.inference import TileGrid
+
+    return TileGrid(
+        image_shape=(24, 40),
+        tile_size=(16, 16),
+        overlap=(8, 8),
+        padding=((4, 4), (4, 4)),
+        rows=(-4, 4, 12),
+        columns=(-4, 4, 12, 20, 28),
+    )
+
+
+def test_show_tile_grid_draws_every_tile_two_neighbours_and_the_image():
+    grid = small_grid()
+    figure = viz.show_tile_grid(np.full((24, 40, 1), 0.5, np.float32), grid, title="Tiles")
+    assert_figure(figure, "Tiles")
+    axes = figure.axes[0]
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("column (pixels)", "row (pixels)")
+    outlines = [patch for patch in axes.patches if not patch.get_fill()]
+    filled = [patch for patch in axes.patches if patch.get_fill()]
+    assert len(outlines) == grid.num_tiles + 1  # every tile, and the image
+    assert [patch.get_xy() for patch in filled] == [(3.5, 3.5), (11.5, 3.5)]  # columns 4 and 12, row 4
+    assert "its neighbour: 8 columns shared" in legend_texts(figure)
+    assert axes.get_images()[0].get_array().shape[:2] == (32, 48)  # the image and its mirrored border
+    assert "(24, 40)" in one_line_error(viz.show_tile_grid, np.zeros((20, 40, 3)), grid, title="t")
+
+
+def test_show_seam_differences_dots_each_tilings_seams_on_one_colour_scale():
+    grid = small_grid()
+    touching = TileGridLike(image_shape=(24, 40), rows=(0, 16), columns=(0, 16, 32))
+    differences = [np.zeros((24, 40)), np.full((24, 40), 0.1)]
+    figure = viz.show_seam_differences(differences, [grid, touching], ["blended", "touching"], title="Seams")
+    assert_figure(figure, "Seams")
+    panels, colorbar = figure.axes[:2], figure.axes[2]
+    assert [axes.get_title() for axes in panels] == ["blended", "touching"]
+    assert len(panels[0].lines) == len(grid.seams(0)) + len(grid.seams(1))
+    assert len(panels[1].lines) == 1 + 2  # a seam at row 16; at columns 16 and 32
+    assert all(axes.get_images()[0].get_clim() == (0, 0.5) for axes in panels)
+    assert colorbar.get_ylabel() == "|tiled - whole-image| probability"
+    assert legend_texts(figure) == ["tile edges (seams)"]
+    assert "2 grids, 1 titles" in one_line_error(
+        viz.show_seam_differences, differences, [grid, touching], ["one"], title="t"
+    )
+
+
+class TileGridLike:
+    """Tiles of 16 that only touch: what show_seam_differences reads of a grid."""
+
+    def __init__(self, image_shape, rows, columns):
+        self.image_shape, self.rows, self.columns = image_shape, rows, columns
+
+    def seams(self, axis):
+        starts = self.rows if axis == 0 else self.columns
+        return sorted({edge for start in starts for edge in (start, start + 16) if 0 < edge < 24 + 16 * axis})
+
+
+def test_plot_region_errors_colours_missed_object_pixels_apart_from_false_positives():
+    rates = {"object": 0.1, "border": 0.4, "background": 0.02}
+    figure = viz.plot_region_errors(rates, object_regions=["object"], title="Regions")
+    assert_figure(figure, "Regions")
+    bars = figure.axes[0].patches
+    assert [bar.get_width() for bar in bars] == pytest.approx([10, 40, 2])
+    assert [bar.get_facecolor()[:3] for bar in bars] == [
+        to_rgb(viz.ERROR_COLORS["false_negative"]),
+        to_rgb(viz.ERROR_COLORS["false_positive"]),
+        to_rgb(viz.ERROR_COLORS["false_positive"]),
+    ]
+    assert figure.axes[0].get_xlabel() == "pixels of the region predicted wrong (%)"
+    assert legend_texts(figure)[0].startswith("object pixels missed")
+    assert "[0, 1]" in one_line_error(viz.plot_region_errors, {"a": 40.0}, object_regions=[])
+
+
+def test_plot_found_against_contrast_splits_found_and_missed_objects():
+    contrasts, found = np.array([0.05, 0.3, 0.4, 0.02]), np.array([0.1, 1.0, 0.6, 0.5])
+    figure = viz.plot_found_against_contrast(contrasts, found, title="Objects")
+    assert_figure(figure, "Objects")
+    axes = figure.axes[0]
+    found_dots, missed_dots = (collection.get_offsets() for collection in axes.collections)
+    np.testing.assert_allclose(found_dots, [[0.3, 100], [0.4, 60], [0.02, 50]])  # 0.5 found is not missed
+    np.testing.assert_allclose(missed_dots, [[0.05, 10]])
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+        "found",
+        "missed (less than 50% found)",
+    ]
+    assert axes.get_ylabel() == "object pixels found (%)"
+    assert "per object" in one_line_error(viz.plot_found_against_contrast, contrasts, found[:2])
+
+
+def test_plot_dice_by_group_puts_each_image_on_its_groups_row():
+    scores, groups = [0.9, 0.5, 0.8, 0.7], ["a", "b", "a", "c"]
+    figure = viz.plot_dice_by_group(
+        scores, groups, pooled={"a": 0.85, "b": 0.5}, order=["c", "a", "b"], title="Groups"
+    )
+    assert_figure(figure, "Groups")
+    axes = figure.axes[0]
+    assert [label.get_text() for label in axes.get_yticklabels()] == ["c (1)", "a (2)", "b (1)"]
+    dots = axes.collections[0].get_offsets()
+    np.testing.assert_allclose(dots[:, 0], scores)
+    np.testing.assert_array_equal(np.round(dots[:, 1]), [1, 2, 1, 0])  # the row of each image's group
+    assert [line.get_xdata()[0] for line in axes.lines] == [0.85, 0.5]  # the pooled Dice of a and b
+    assert legend_texts(figure) == ["one image", "the group's pooled Dice"]
+    assert axes.get_ylabel() == "group (images)"
+    assert "misses the groups ['b']" in one_line_error(
+        viz.plot_dice_by_group, scores, groups, order=["a", "c"]
+    )
+
+
+def test_colorize_instances_gives_touching_objects_different_colours():
+    labels = np.zeros((6, 9), np.uint16)
+    labels[1:5, 1:4] = 7  # 7 and 3 touch: different colours
+    labels[1:5, 4:6] = 3
+    labels[2:4, 8] = 9  # apart from both
+    rgb = viz.colorize_instances(labels[..., None])
+    assert rgb.shape == (6, 9, 3) and rgb.dtype == np.float32
+    assert np.array_equal(rgb[0, 0], to_rgb(viz.BACKGROUND_COLOR))
+    colours = {label: tuple(rgb[labels == label][0]) for label in (3, 7, 9)}
+    assert all((rgb[labels == label] == colours[label]).all() for label in colours)  # one colour per object
+    assert colours[3] != colours[7]
+    assert set(colours.values()) <= {tuple(np.float32(to_rgb(colour))) for colour in viz.INSTANCE_COLORS}
+    moved = np.roll(labels, 1, axis=1)  # the same objects elsewhere keep their colours with reference=
+    assert np.array_equal(viz.colorize_instances(moved, reference=labels)[:, 1:], rgb[:, :-1])
+    assert "non-negative integers" in one_line_error(viz.colorize_instances, labels - 0.5)
+
+
+def test_show_images_marks_pixels_and_names_them_in_the_legend():
+    images = [np.zeros((4, 4)), np.zeros((4, 4, 3)), np.zeros((4, 4, 1))]
+    marked = [None, np.eye(4, dtype=bool), None]
+    figure = viz.show_images(
+        images, title="Images", titles=["a", "b", "c"], marked=marked, marked_label="odd"
+    )
+    assert_figure(figure, "Images")
+    assert [axes.get_title() for axes in figure.axes] == ["a", "b", "c"]
+    assert len(figure.axes[1].images) == 2 and len(figure.axes[0].images) == 1
+    assert legend_texts(figure) == ["odd"]
+    assert legend_texts(viz.show_images(images, title="Plain")) == []
+    assert "marked_label" in one_line_error(viz.show_images, images, title="x", marked=marked)
+    assert "height and width" in one_line_error(
+        viz.show_images, images[:1], title="x", marked=[np.ones((3, 3))], marked_label="odd"
+    )
+
+
+def test_plot_histograms_counts_each_group_in_percent_of_itself():
+    figure = viz.plot_histograms(
+        {"few": [1, 1, 2, 10], "many": np.full(100, 5.0)},
+        title="Sizes",
+        xlabel="area (pixels)",
+        ylabel="% of the group",
+        bins=3,
+        lines={"median": 4.0},
+    )
+    assert_figure(figure, "Sizes")
+    (axes,) = figure.axes
+    few, many = (patch.get_xy()[:, 1].max() for patch in axes.patches)
+    assert few == 75.0 and many == 100.0  # 3 of 4 values in the first bin; all 100 in the middle one
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["few (4)", "many (100)", "median"]
+    assert axes.get_xlabel() == "area (pixels)" and axes.get_ylabel() == "% of the group"
+    logarithmic = viz.plot_histograms({"a": [1, 10, 100]}, title="Log", xlabel="x", ylabel="y", log=True)
+    assert logarithmic.axes[0].get_xscale() == "log"
+    labels = {"title": "x", "xlabel": "", "ylabel": ""}
+    assert "positive" in one_line_error(viz.plot_histograms, {"a": [0, 1]}, log=True, **labels)
+    assert "at least one value" in one_line_error(viz.plot_histograms, {"a": []}, **labels)
+
+
+def test_show_normalization_has_an_image_and_a_histogram_before_and_after_per_row():
+    images = np.random.default_rng(0).uniform(size=(2, 8, 8, 3)).astype(np.float32)
+    masks = np.zeros((2, 8, 8, 1), np.float32)
+    masks[:, 2:6, 2:6] = 1
+    normalized = (images - images.mean()) / images.std()
+    figure = viz.show_normalization(
+        images, normalized, masks, title="Normalised", titles=["one", "two"], class_names=OBJECT
+    )
+    assert_figure(figure, "Normalised")
+    assert len(figure.axes) == 8
+    assert [figure.axes[index].get_title() for index in (0, 2, 4)] == [
+        "one: as stored",
+        "one: normalized",
+        "two: as stored",
+    ]
+    histogram = figure.axes[3]
+    assert histogram.get_xlim() == (-5.0, 5.0) and histogram.get_ylabel() == "% of the region's pixels"
+    assert len(histogram.patches) == 2  # background and object
+    assert legend_texts(figure) == ["background", "object"]
+    assert "normalized image" in one_line_error(
+        viz.show_normalization, images, normalized[:, :4], masks, title="x", titles=["a", "b"]
+    )
+
+
+def test_show_deformation_draws_one_arrow_per_grid_crossing_and_names_its_parts():
+    shift = np.ones((16, 16), np.float32)
+    mask = np.zeros((16, 16, 1), np.float32)
+    mask[4:12, 4:12] = 1
+    figure = viz.show_deformation(
+        shift,
+        -shift,
+        np.zeros((16, 16, 1)),
+        images_like(mask[None], channels=3)[0],
+        mask,
+        title="Elastic",
+        grid_step=4,
+        control_points=(0, 7.5, 15),
+        class_names=OBJECT,
+    )
+    assert_figure(figure, "Elastic")
+    field, grid, image = figure.axes
+    assert [axes.get_title() for axes in figure.axes] == [
+        "Displacement field",
+        "A regular grid, deformed",
+        "The image and its mask, deformed",
+    ]
+    (arrows,) = [item for item in field.collections if hasattr(item, "U")]
+    assert arrows.U.size == 16 and np.allclose(arrows.U, -1) and np.allclose(arrows.V, 1)  # 4x4 crossings
+    assert [text.get_text() for text in field.get_legend().get_texts()] == [
+        "displacement (pixels, to scale)",
+        "control points",
+    ]
+    assert [text.get_text() for text in image.get_legend().get_texts()] == ["object"]
+    assert all(axes.get_xlabel() == "x (pixels)" for axes in (field, grid, image))

@@ -12,7 +12,7 @@ multi-class model's softmax output ((H, W, K)): they become classes by the metri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import matplotlib.pyplot as plt
@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from unet_helpers import metrics
 from unet_helpers.errors import UnetTutorialError
@@ -44,6 +44,12 @@ ERROR_LABELS = {
     "wrong_class": "wrong class",
 }
 DEFAULT_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))  # 0.05, 0.10, ..., 0.95
+# Instance labels (colorize_instances): Okabe-Ito without vermillion and orange (too close to MARK_COLOR),
+# then white and gray; enough for touching objects never to share a colour.
+INSTANCE_COLORS = ("#56B4E9", "#009E73", "#F0E442", "#0072B2", "#CC79A7", "#FFFFFF", "#999999")
+MARK_COLOR = "#D55E00"  # pixels marked on an image (show_images): vermillion, no instance colour
+# Groups of values (plot_histograms), and the two regions of show_normalization: Okabe-Ito, dark ones first.
+GROUP_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
 ImageBatch = Sequence[np.ndarray] | np.ndarray
 
@@ -345,6 +351,9 @@ def show_overlay(
     if mask is None and prediction is None:
         raise UnetTutorialError("show_overlay needs mask=, prediction= or both.")
     figure, axes_grid = _new_figure(1, 1, panel_size=panel_size)
+    height, width = np.shape(image)[:2]
+    if width > height:  # a wide image: no empty bands above and below it
+        figure.set_size_inches(panel_size, panel_size * height / width + 0.6)
     handles, labels = _draw_overlay(axes_grid[0, 0], image, mask, prediction, class_names=class_names)
     if mask is not None and prediction is not None:
         # In the figure's title: a panel title of its own would collide with it on large panels.
@@ -362,12 +371,13 @@ def show_errors(
     class_names: Sequence[str] = ("background", "object"),
     true_positive_alpha: float = 0.35,
     columns: int = 4,
+    titles: Sequence[str] | None = None,
     panel_size: float = 2.6,
 ) -> Figure:
     """A grid of images with their false positives and false negatives (and wrong classes) coloured.
 
     Args:
-        images, masks, predictions, class_names, panel_size: as for :func:`show_predictions`.
+        images, masks, predictions, class_names, titles, panel_size: as for :func:`show_predictions`.
         title: the figure's title.
         true_positive_alpha: opacity of the true positives, in [0, 1] (0 hides them).
         columns: panels per row.
@@ -382,7 +392,8 @@ def show_errors(
     for index, axes in enumerate(axes_grid.flat):
         axes.axis("off")
         if index < count:
-            _show_image(axes, images[index], title=f"image {index}: Dice {ranking.scores[index]:.3f}")
+            name = titles[index] if titles is not None else f"image {index}"
+            _show_image(axes, images[index], title=f"{name}: Dice {ranking.scores[index]:.3f}")
             overlay = error_image(
                 masks[index],
                 predictions[index],
@@ -410,6 +421,7 @@ def show_best_and_worst(
     count: int = 3,
     title: str = "Best and worst images by Dice",
     class_names: Sequence[str] = ("background", "object"),
+    titles: Sequence[str] | None = None,
     panel_size: float = 2.6,
 ) -> Figure:
     """The ``count`` images with the highest Dice (top row) and the lowest (bottom row, worst first).
@@ -419,7 +431,7 @@ def show_best_and_worst(
     twice (a single image appears in both rows).
 
     Args:
-        images, masks, predictions, class_names, panel_size: as for :func:`show_predictions`.
+        images, masks, predictions, class_names, titles, panel_size: as for :func:`show_predictions`.
         count: images per row.
         title: the figure's title.
     """
@@ -433,7 +445,8 @@ def show_best_and_worst(
             handles, labels = _draw_overlay(
                 axes, images[index], masks[index], predictions[index], class_names=class_names
             )
-            axes.set_title(f"{label} {rank}: image {index}, Dice {ranking.scores[index]:.3f}", fontsize=9)
+            name = titles[index] if titles is not None else f"image {index}"
+            axes.set_title(f"{label} {rank}: {name}, Dice {ranking.scores[index]:.3f}", fontsize=9)
     return _finish(figure, title=title, handles=handles, labels=labels, hspace=0.25)  # room for titles
 
 
@@ -639,6 +652,564 @@ def show_pairs(
         labels=[f"{name} (mask outline)" for name in class_names[1:]],
         hspace=0.25 if titles is not None else 0.08,  # rows apart, titles readable
     )
+
+
+def colorize_instances(labels: Any, *, reach: int = 2, reference: Any = None) -> np.ndarray:
+    """An instance label map (one number per object, 0 = background) as an RGB image.
+
+    The background is BACKGROUND_COLOR; each object gets one of INSTANCE_COLORS, and two objects that
+    touch, or come within ``reach`` pixels of each other, never get the same colour (greedy colouring, the
+    least used free colour first), so touching objects stay visibly apart. The colours say "another
+    object", nothing more.
+
+    Args:
+        labels: (H, W) or (H, W, 1) non-negative integers (a 16-bit instance PNG read with PIL, say).
+        reach: objects closer than this many pixels (along rows, columns or diagonals) count as neighbours.
+        reference: another label map whose colouring to use, so that a label keeps its colour from one
+            panel to the next (e.g. the map before a transform); labels it lacks get colours in turn.
+
+    Returns:
+        float32 RGB in [0, 1], shape (H, W, 3).
+
+    Raises:
+        UnetTutorialError: a map that is not 2-D, or holds negative or fractional values.
+    """
+    labels = _label_map(labels)
+    colored = labels if reference is None else _label_map(reference)
+    height, width = colored.shape
+    neighbours: dict[int, set[int]] = {}
+    for dy in range(reach + 1):
+        for dx in range(-reach, reach + 1):
+            if dy == 0 and dx <= 0:
+                continue  # each offset once
+            first = colored[: height - dy, max(0, -dx) : width - max(0, dx)]
+            second = colored[dy:, max(0, dx) : width - max(0, -dx)]
+            touching = (first != second) & (first > 0) & (second > 0)
+            for a, b in set(zip(first[touching].tolist(), second[touching].tolist(), strict=True)):
+                neighbours.setdefault(a, set()).add(b)
+                neighbours.setdefault(b, set()).add(a)
+    color_of: dict[int, int] = {}
+    uses = [0] * len(INSTANCE_COLORS)
+    for label in np.unique(colored[colored > 0]).tolist():
+        taken = {color_of[other] for other in neighbours.get(label, ()) if other in color_of}
+        free = [index for index in range(len(INSTANCE_COLORS)) if index not in taken]
+        # The least used free colour: neighbours differ, and the colours spread over the whole map.
+        color_of[label] = min(free, key=uses.__getitem__) if free else label % len(INSTANCE_COLORS)
+        uses[color_of[label]] += 1
+    palette = np.array(
+        [
+            to_rgb(INSTANCE_COLORS[color_of.get(label, label % len(INSTANCE_COLORS))])
+            for label in range(labels.max(initial=0) + 1)
+        ],
+        np.float32,
+    )
+    palette[0] = to_rgb(BACKGROUND_COLOR)
+    return palette[labels]
+
+
+def _label_map(labels: Any) -> np.ndarray:
+    """An instance label map as int64 (H, W), checked."""
+    labels = metrics.drop_channel(np.asarray(labels))
+    if labels.ndim != 2 or labels.min(initial=0) < 0 or not np.array_equal(labels, np.round(labels)):
+        raise UnetTutorialError(
+            f"labels have shape {np.shape(labels)} and values {np.unique(labels)[:6]}: pass one instance "
+            "label map (H, W) of non-negative integers, 0 for the background."
+        )
+    return labels.astype(np.int64)
+
+
+def show_images(
+    images: ImageBatch,
+    *,
+    title: str,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    panel_size: float = 2.6,
+    marked: Sequence[Any] | None = None,
+    marked_label: str | None = None,
+) -> Figure:
+    """A grid of images without masks (photos, masks, :func:`colorize_instances` maps), some pixels marked.
+
+    Args:
+        images: N images, float in [0, 1], (H, W), (H, W, 1) or (H, W, 3); gray ones are shown in gray.
+        title: the figure's title.
+        titles: an optional title per panel.
+        columns: panels per row.
+        panel_size: inches per panel.
+        marked: optional, one boolean (H, W) or (H, W, 1) map per image (None for none): those pixels are
+            painted MARK_COLOR, and the legend names them ``marked_label``.
+        marked_label: what the marked pixels are; needed with ``marked``.
+
+    Returns:
+        The figure (shown by Jupyter when it is the cell's last value).
+
+    Raises:
+        UnetTutorialError: ``marked`` without ``marked_label``, or not one map per image of its size.
+    """
+    count = len(images)
+    if marked is not None and (marked_label is None or len(marked) != count):
+        raise UnetTutorialError(
+            f"marked holds {len(marked)} maps for {count} images: pass one per image (None for none), "
+            "and marked_label, which says what they mark."
+        )
+    figure, axes_grid = _new_figure(-(-count // columns), min(columns, count), panel_size=panel_size)
+    for index, axes in enumerate(axes_grid.flat):
+        axes.axis("off")
+        if index >= count:
+            continue
+        _show_image(axes, np.asarray(images[index]), title=titles[index] if titles is not None else None)
+        if marked is not None and marked[index] is not None:
+            pixels = metrics.drop_channel(np.asarray(marked[index])).astype(bool)
+            if pixels.shape != np.shape(images[index])[:2]:
+                raise UnetTutorialError(
+                    f"a marked map has shape {pixels.shape}, its image {np.shape(images[index])}: pass the "
+                    "image's height and width."
+                )
+            overlay = np.zeros((*pixels.shape, 4), np.float32)
+            overlay[..., :3], overlay[..., 3] = to_rgb(MARK_COLOR), pixels
+            axes.imshow(overlay, interpolation="nearest")
+    handles = [Patch(facecolor=MARK_COLOR)] if marked is not None else []
+    return _finish(
+        figure,
+        title=title,
+        handles=handles,
+        labels=[marked_label] if marked is not None else [],
+        hspace=0.25 if titles is not None else 0.08,
+    )
+
+
+def plot_histograms(
+    groups: Mapping[str, Any],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    bins: int = 30,
+    log: bool = False,
+    lines: Mapping[str, float] | None = None,
+) -> Figure:
+    """Histograms of several groups of numbers on one axes, each in % of its own group.
+
+    Each group is counted against its own size, so that a group of 200 values compares with one of 5,000;
+    the legend gives each group's size. All groups share the same bins.
+
+    Args:
+        groups: name -> values (any shape; flattened), e.g. nucleus areas per kind of image.
+        title: the figure's title.
+        xlabel: what the values are, with their unit.
+        ylabel: what the bars count, e.g. "% of the kind's nuclei".
+        bins: number of bins, between the smallest and the largest value of all groups.
+        log: logarithmic bins and x axis (values must be positive), for values spread over decades.
+        lines: optional name -> value: a dashed vertical line at each value, named in the legend.
+
+    Returns:
+        The figure (shown by Jupyter when it is the cell's last value).
+
+    Raises:
+        UnetTutorialError: an empty group, or values that are not positive with ``log``.
+    """
+    values = {name: np.asarray(group, np.float64).ravel() for name, group in groups.items()}
+    if not values or any(group.size == 0 for group in values.values()):
+        raise UnetTutorialError(
+            f"groups {', '.join(f'{name}: {group.size}' for name, group in values.items()) or 'none'}: "
+            "pass at least one group, each with at least one value."
+        )
+    everything = np.concatenate(list(values.values()))
+    if log and everything.min() <= 0:
+        raise UnetTutorialError(
+            f"log=True needs positive values; the smallest is {everything.min():g}. Pass log=False."
+        )
+    low, high = everything.min(), max(everything.max(), everything.min() * (1 + 1e-9) + 1e-12)
+    edges = np.geomspace(low, high, bins + 1) if log else np.linspace(low, high, bins + 1)
+    figure, axes = plt.subplots(figsize=(7.5, 3.8))
+    figure.patch.set_facecolor("white")
+    for index, (name, group) in enumerate(values.items()):
+        axes.hist(
+            group,
+            bins=edges,
+            weights=np.full(group.size, 100.0 / group.size),
+            histtype="step",
+            linewidth=2,
+            color=GROUP_COLORS[index % len(GROUP_COLORS)],
+            label=f"{name} ({group.size:,})",
+        )
+    for index, (name, value) in enumerate((lines or {}).items()):
+        axes.axvline(value, color="black", linestyle=("--", ":", "-.")[index % 3], label=name)
+    if log:
+        axes.set_xscale("log")
+    axes.set(xlabel=xlabel, ylabel=ylabel)
+    axes.legend(fontsize=8)
+    return _finish(figure, title=title)
+
+
+def show_normalization(
+    images: ImageBatch,
+    normalized: ImageBatch,
+    masks: ImageBatch,
+    *,
+    title: str,
+    titles: Sequence[str],
+    class_names: Sequence[str] = ("background", "object"),
+    normalized_range: tuple[float, float] = (-5.0, 5.0),
+) -> Figure:
+    """Images before and after an intensity normalisation, each beside its histogram (object, background).
+
+    One row per image: the image as stored (0 to 1), the histogram of its gray values (the mean of its
+    channels) inside and outside the mask, the normalised image, and its histogram. Normalised images are
+    all shown over the same ``normalized_range`` (values beyond it at its ends), so that they compare.
+
+    Args:
+        images: N images, float in [0, 1], (H, W, C).
+        normalized: the same N images after the normalisation (e.g. ``tf.image.per_image_standardization``).
+        masks: N binary masks (H, W) or (H, W, 1): 1 marks the object.
+        title: the figure's title.
+        titles: one name per image (row), e.g. its kind.
+        class_names: the background's name and the object's.
+        normalized_range: the values shown from black to white, and the histograms' range, after normalising.
+
+    Returns:
+        The figure (shown by Jupyter when it is the cell's last value).
+    """
+    low, high = normalized_range
+    figure, axes_grid = _new_figure(len(images), 4, panel_size=2.9)
+    for row, (image, after, mask) in enumerate(zip(images, normalized, masks, strict=True)):
+        image, after = np.asarray(image, np.float32), np.asarray(after, np.float32)
+        _check_size(image, mask, "a mask")
+        _check_size(after, mask, "a normalized image")
+        inside = metrics.drop_channel(np.asarray(mask)) > 0
+        _show_image(axes_grid[row, 0], image, title=f"{titles[row]}: as stored")
+        shown = np.clip((after - low) / (high - low), 0.0, 1.0)
+        _show_image(axes_grid[row, 2], shown, title=f"{titles[row]}: normalized")
+        for axes, values, (start, stop), name in (
+            (axes_grid[row, 1], image.mean(axis=-1), (0.0, 1.0), "gray value as stored"),
+            (axes_grid[row, 3], after.mean(axis=-1), (low, high), "gray value, normalized"),
+        ):
+            for region, color in ((~inside, GROUP_COLORS[0]), (inside, GROUP_COLORS[1])):
+                if region.any():
+                    axes.hist(
+                        np.clip(values[region], start, stop),
+                        bins=np.linspace(start, stop, 41),
+                        weights=np.full(region.sum(), 100.0 / region.sum()),
+                        histtype="stepfilled",
+                        alpha=0.6,
+                        color=color,
+                    )
+            axes.set_xlim(start, stop)
+            axes.set_xlabel(name, fontsize=8)
+            axes.set_ylabel("% of the region's pixels", fontsize=8)
+            axes.tick_params(labelsize=7)
+    handles = [Patch(facecolor=GROUP_COLORS[0], alpha=0.6), Patch(facecolor=GROUP_COLORS[1], alpha=0.6)]
+    return _finish(figure, title=title, handles=handles, labels=list(class_names[:2]), hspace=0.45)
+
+
+def show_deformation(
+    shift_y: Any,
+    shift_x: Any,
+    warped_grid: Any,
+    warped_image: Any,
+    warped_mask: Any,
+    *,
+    title: str,
+    grid_step: int,
+    control_points: Sequence[float] = (),
+    class_names: Sequence[str] = ("background", "object"),
+) -> Figure:
+    """A deformation in three panels: its displacement field, a regular grid deformed, an image deformed.
+
+    Args:
+        shift_y, shift_x: (H, W) displacement of every output pixel, in pixels: the point of the input it
+            shows minus its own position (``augment.sampling_map`` minus the pixel grid).
+        warped_grid: (H, W) or (H, W, 1) lines every ``grid_step`` pixels (the first at ``grid_step // 2``),
+            deformed by the field; drawn dark on white.
+        warped_image: (H, W, C) the image deformed by the same field, values in [0, 1].
+        warped_mask: its (H, W) or (H, W, 1) class indices, deformed with it; drawn as outlines.
+        title: the figure's title.
+        grid_step: the grid's spacing; the field's arrows start where its lines cross, on the undeformed grid.
+        control_points: where the field's control points lie along each axis (pixels); drawn as dots.
+        class_names: one name per class, background first.
+
+    Returns:
+        The figure (shown by Jupyter when it is the cell's last value).
+    """
+    shift_y, shift_x = np.asarray(shift_y), np.asarray(shift_x)
+    height, width = shift_y.shape
+    lines = np.zeros((height, width), np.float32)
+    lines[grid_step // 2 :: grid_step] = lines[:, grid_step // 2 :: grid_step] = 1.0
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4.8))
+    figure.patch.set_facecolor("white")
+    axes[0].imshow(lines, cmap="gray_r", vmin=0, vmax=3)  # the undeformed grid, faint
+    crossings = (slice(grid_step // 2, None, grid_step), slice(grid_step // 2, None, grid_step))
+    rows, columns = np.mgrid[0:height, 0:width]
+    axes[0].quiver(
+        columns[crossings],
+        rows[crossings],
+        shift_x[crossings],
+        shift_y[crossings],
+        color=MARK_COLOR,
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=0.004,
+        label="displacement (pixels, to scale)",
+    )
+    if len(control_points):
+        knots = np.meshgrid(control_points, control_points)
+        axes[0].scatter(*knots, color="#0072B2", s=40, zorder=3, label="control points")
+    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
+    axes[1].imshow(metrics.drop_channel(np.asarray(warped_grid)), cmap="gray_r", vmin=0, vmax=1.5)
+    _show_image(axes[2], np.asarray(warped_image))
+    handles = draw_mask_outline(axes[2], np.asarray(warped_mask), num_classes=len(class_names))
+    axes[2].legend(
+        handles, class_names[1:], loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False
+    )
+    names = ("Displacement field", "A regular grid, deformed", "The image and its mask, deformed")
+    for panel, name in zip(axes, names, strict=True):
+        panel.axis("on")
+        panel.set(title=name, xlabel="x (pixels)", ylabel="y (pixels)")
+    return _finish(figure, title=title)
+
+
+def show_tile_grid(image: np.ndarray, grid: Any, *, title: str, panel_size: float = 7.5) -> Figure:
+    """The tiles of an overlap-tile prediction over the image and its mirrored border (drawn pale).
+
+    Two neighbouring tiles of one row are filled, to show the band they share and blend.
+
+    Args:
+        image: float in [0, 1], (H, W, C) with C in {1, 3}: the image the tiles cut.
+        grid: its tile grid, ``inference.tile_grid(model, image.shape)`` (an ``inference.TileGrid``).
+        title: the figure's title.
+        panel_size: the figure's width in inches.
+
+    Raises:
+        UnetTutorialError: an image that is not (H, W, C), or a grid made for another image size.
+    """
+    _check_size(image, np.zeros(grid.image_shape), "the grid's image")
+    (top, bottom), (left, right) = grid.padding
+    height, width = grid.image_shape
+    padded = np.pad(np.asarray(image), ((top, bottom), (left, right), (0, 0)), mode="reflect")
+    extent = (-left - 0.5, width + right - 0.5, height + bottom - 0.5, -top - 0.5)  # image coordinates
+    figure, axes = plt.subplots(
+        figsize=(panel_size, panel_size * padded.shape[0] / padded.shape[1] + 1.4), facecolor="white"
+    )
+    axes.imshow(
+        padded[..., 0] if padded.shape[-1] == 1 else padded, cmap="gray", vmin=0, vmax=1, extent=extent
+    )
+    veil = np.zeros((*padded.shape[:2], 4))
+    veil[..., :3], veil[..., 3] = 1.0, 0.55  # white: the mirrored border looks pale
+    veil[top : top + height, left : left + width, 3] = 0
+    axes.imshow(veil, extent=extent)
+    tile_height, tile_width = grid.tile_size
+    for row in grid.rows:
+        for column in grid.columns:
+            corner = (column - 0.5, row - 0.5)
+            axes.add_patch(Rectangle(corner, tile_width, tile_height, fill=False, edgecolor=CLASS_COLORS[1]))
+    row = grid.rows[min(1, len(grid.rows) - 1)]
+    neighbours = grid.columns[1:3] if len(grid.columns) > 2 else grid.columns[:2]
+    handles = [Patch(facecolor="none", edgecolor=CLASS_COLORS[1], label="tile edges")]
+    for color, column, label in zip(
+        (CLASS_COLORS[2], CLASS_COLORS[4]),
+        neighbours,
+        ("one tile", f"its neighbour: {grid.overlap[1]} columns shared"),
+        strict=False,
+    ):
+        axes.add_patch(
+            Rectangle((column - 0.5, row - 0.5), tile_width, tile_height, facecolor=color, alpha=0.4)
+        )
+        handles.append(Patch(facecolor=color, alpha=0.4, label=label))
+    outline = Rectangle((-0.5, -0.5), width, height, fill=False, edgecolor=CLASS_COLORS[3], linewidth=2.5)
+    axes.add_patch(outline)
+    handles.append(Patch(facecolor="none", edgecolor=CLASS_COLORS[3], linewidth=2.5, label="the image"))
+    handles.append(Patch(facecolor="white", edgecolor="0.5", label="its mirrored border (pale)"))
+    axes.set(xlabel="column (pixels)", ylabel="row (pixels)")
+    figure.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 1.1 / figure.get_figheight(), 1, 1))
+    plt.close(figure)
+    return figure
+
+
+def show_seam_differences(
+    differences: Sequence[np.ndarray],
+    grids: Sequence[Any],
+    titles: Sequence[str],
+    *,
+    title: str,
+    vmax: float = 0.5,
+    panel_size: float = 6.0,
+) -> Figure:
+    """Maps of how far tiled predictions are from a whole-image prediction, with each tiling's edges dotted.
+
+    Args:
+        differences: one (H, W) map per tiling, e.g. ``np.abs(tiled - whole)[..., 0]``.
+        grids: the ``inference.TileGrid`` of each tiling, for its tile edges (seams).
+        titles: one panel title per tiling.
+        title: the figure's title.
+        vmax: the top of the shared colour scale.
+        panel_size: inches per panel (its width).
+
+    Raises:
+        UnetTutorialError: counts that differ, or a map of another size than its grid's image.
+    """
+    if not len(differences) or len({len(differences), len(grids), len(titles)}) > 1:
+        raise UnetTutorialError(
+            f"{len(differences)} differences, {len(grids)} grids, {len(titles)} titles: pass one of each "
+            "per tiling, at least one."
+        )
+    height, width = np.shape(differences[0])[:2]
+    figure, axes_row = plt.subplots(
+        1,
+        len(differences),
+        figsize=(panel_size * len(differences) + 1.2, panel_size * height / width + 1.2),
+        squeeze=False,
+        layout="constrained",
+        facecolor="white",
+    )
+    for axes, difference, grid, panel_title in zip(axes_row[0], differences, grids, titles, strict=True):
+        if np.shape(difference)[:2] != tuple(grid.image_shape):
+            raise UnetTutorialError(
+                f"a difference map has shape {np.shape(difference)}, its grid's image {grid.image_shape}: "
+                "pass the grid of the tiling that made it."
+            )
+        picture = axes.imshow(difference, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        for seam in grid.seams(0):
+            axes.axhline(seam - 0.5, color=CLASS_COLORS[1], linewidth=0.8, linestyle=":")
+        for seam in grid.seams(1):
+            axes.axvline(seam - 0.5, color=CLASS_COLORS[1], linewidth=0.8, linestyle=":")
+        axes.set(title=panel_title, xlabel="column (pixels)", ylabel="row (pixels)")
+    figure.colorbar(picture, ax=axes_row[0].tolist(), label="|tiled - whole-image| probability", shrink=0.85)
+    seams = Line2D([], [], color=CLASS_COLORS[1], linestyle=":", label="tile edges (seams)")
+    figure.legend(handles=[seams], loc="outside lower center", frameon=False)
+    figure.suptitle(title)
+    plt.close(figure)
+    return figure
+
+
+def plot_region_errors(
+    rates: Mapping[str, float], *, object_regions: Sequence[str], title: str = "Errors by region"
+) -> Figure:
+    """Horizontal bars: the share of each region's pixels that the prediction gets wrong.
+
+    Args:
+        rates: region name -> share of its pixels predicted wrong, in [0, 1], drawn top to bottom.
+        object_regions: the names of the regions that are object in the truth: their errors are false
+            negatives (blue), the other regions' false positives (orange), as in :func:`show_errors`.
+        title: the figure's title.
+
+    Raises:
+        UnetTutorialError: no region, or a rate outside [0, 1].
+    """
+    values = np.asarray(list(rates.values()), np.float64)
+    if not values.size or values.min() < 0 or values.max() > 1:
+        raise UnetTutorialError(f"rates {dict(rates)}: pass one share in [0, 1] per region, at least one.")
+    kinds = ["false_negative" if name in object_regions else "false_positive" for name in rates]
+    figure, axes_grid = _new_figure(1, 1, panel_size=4.0, width=1.8)
+    axes = axes_grid[0, 0]
+    axes.barh(list(rates), 100 * values, color=[ERROR_COLORS[kind] for kind in kinds], edgecolor="black")
+    axes.invert_yaxis()  # the first region on top
+    axes.set(xlabel="pixels of the region predicted wrong (%)")
+    axes.grid(axis="x", alpha=0.3)
+    labels = {
+        "false_negative": "object pixels missed (false negatives)",
+        "false_positive": "background called object (false positives)",
+    }
+    handles = [Patch(facecolor=ERROR_COLORS[kind], edgecolor="black") for kind in labels]
+    return _finish(figure, title=title, handles=handles, labels=list(labels.values()))
+
+
+def plot_found_against_contrast(
+    contrasts: Any,
+    found: Any,
+    *,
+    title: str = "Faint objects are the ones missed",
+    missed_below: float = 0.5,
+) -> Figure:
+    """One dot per true object: its contrast against its surroundings, and the share of its pixels found.
+
+    Args:
+        contrasts: (N,) each object's contrast, e.g. the absolute difference between its mean brightness
+            and that of the background around it, in [0, 1].
+        found: (N,) the share of each object's pixels that the prediction calls object, in [0, 1].
+        title: the figure's title.
+        missed_below: an object with a smaller share found counts as missed (coloured as false negatives).
+
+    Raises:
+        UnetTutorialError: arrays of different lengths, or shares found outside [0, 1].
+    """
+    contrasts, found = np.asarray(contrasts, np.float64), np.asarray(found, np.float64)
+    if contrasts.shape != found.shape or contrasts.ndim != 1:
+        raise UnetTutorialError(
+            f"contrasts {contrasts.shape} and found {found.shape}: pass one number of each per object."
+        )
+    if found.size and (found.min() < 0 or found.max() > 1):
+        raise UnetTutorialError("found holds values outside [0, 1]: pass the share of each object's pixels.")
+    figure, axes_grid = _new_figure(1, 1, panel_size=4.2, width=1.5)
+    axes = axes_grid[0, 0]
+    missed = found < missed_below
+    for chosen, kind, label in (
+        (~missed, "true_positive", "found"),
+        (missed, "false_negative", f"missed (less than {missed_below:.0%} found)"),
+    ):
+        axes.scatter(
+            contrasts[chosen], 100 * found[chosen], s=8, alpha=0.6, color=ERROR_COLORS[kind], label=label
+        )
+    axes.set(
+        xlabel="contrast: |object brightness - brightness of the background around it|",
+        ylabel="object pixels found (%)",
+        ylim=(-3, 103),
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    return _finish(figure, title=title)
+
+
+def plot_dice_by_group(
+    scores: Any,
+    groups: Sequence[str],
+    *,
+    pooled: Mapping[str, float] | None = None,
+    order: Sequence[str] | None = None,
+    title: str = "Dice of each image, by group",
+    ylabel: str = "group (images)",
+) -> Figure:
+    """Each image's Dice as a dot, one row per group (a kind of image, say), each group's pooled Dice marked.
+
+    Args:
+        scores: (N,) each image's own Dice (``metrics.dice_score(..., per_image=True)``).
+        groups: N group names, one per image.
+        pooled: group name -> the Dice pooled over that group's pixels, drawn as a vertical bar; optional.
+        order: the groups, top to bottom (default: in order of first appearance).
+        title: the figure's title.
+        ylabel: what the groups are; each row is labelled with its group and its number of images.
+
+    Raises:
+        UnetTutorialError: counts that differ, or an ``order`` that misses a group.
+    """
+    scores, groups = np.asarray(scores, np.float64), [str(group) for group in groups]
+    if scores.ndim != 1 or len(groups) != len(scores) or not len(scores):
+        raise UnetTutorialError(f"{scores.size} scores and {len(groups)} groups: pass one group per image.")
+    order = list(dict.fromkeys(groups)) if order is None else list(order)
+    if set(groups) - set(order):
+        raise UnetTutorialError(f"order {order} misses the groups {sorted(set(groups) - set(order))}.")
+    figure, axes_grid = _new_figure(1, 1, panel_size=0.6 * len(order) + 1.6, width=3.4)
+    axes = axes_grid[0, 0]
+    jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(scores))  # dots apart, the same every run
+    rows = np.array([order.index(group) for group in groups])
+    axes.scatter(scores, rows + jitter, s=14, alpha=0.7, color=CLASS_COLORS[1])
+    handles, labels = [Line2D([], [], marker="o", linestyle="none", color=CLASS_COLORS[1])], ["one image"]
+    if pooled:
+        for row, group in enumerate(order):
+            if group in pooled:
+                axes.plot([pooled[group]] * 2, [row - 0.35, row + 0.35], color=CLASS_COLORS[5], linewidth=2.5)
+        handles.append(Line2D([], [], color=CLASS_COLORS[5], linewidth=2.5))
+        labels.append("the group's pooled Dice")
+    counts = [groups.count(group) for group in order]
+    axes.set_yticks(
+        range(len(order)), [f"{group} ({count})" for group, count in zip(order, counts, strict=True)]
+    )
+    axes.set(xlabel="Dice", ylabel=ylabel, xlim=(min(0.0, scores.min()) - 0.02, 1.02))
+    axes.set_ylim(len(order) - 0.5, -0.5)  # the first group on top
+    axes.grid(axis="x", alpha=0.3)
+    return _finish(figure, title=title, handles=handles, labels=labels)  # the legend below, off the dots
 
 
 def _check_size(image: Any, other: Any, name: str) -> None:
