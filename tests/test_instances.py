@@ -287,3 +287,135 @@ def test_weighted_dataset_augments_weights_with_their_masks():
 def test_weighted_dataset_rejects_labels_that_do_not_fit_the_images():
     with pytest.raises(UnetTutorialError, match="do not fit"):
         instances.weighted_dataset(np.zeros((2, 8, 8, 3)), np.zeros((2, 8, 9)), batch_size=1)
+
+
+def coordinate_images(count: int, size: int) -> np.ndarray:
+    """Images whose pixels say where they are: channel 0 the row, 1 the column, 2 the image's number."""
+    rows, columns = np.mgrid[:size, :size].astype(np.float32)
+    return np.stack(
+        [np.stack([rows, columns, np.full((size, size), index, np.float32)], -1) for index in range(count)]
+    ) / np.float32(size)
+
+
+def random_nuclei(count: int, size: int, seed: int = 0) -> np.ndarray:
+    """``count`` label images of overlapping discs: many instances touching along edges and corners."""
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[:size, :size]
+    labels = np.zeros((count, size, size), np.int32)
+    for image in labels:
+        for label in range(1, size // 2):
+            y, x, radius = rng.integers(0, size), rng.integers(0, size), rng.integers(3, 7)
+            image[(rows - y) ** 2 + (columns - x) ** 2 <= radius**2] = label
+    return labels
+
+
+def test_crops_cut_image_mask_and_weights_at_one_window_new_every_epoch():
+    size, crop, count = 24, 8, 6
+    images, labels = coordinate_images(count, size), random_nuclei(count, size)
+    whole = next(
+        instances.weighted_dataset(images, labels, batch_size=count, shuffle=False).as_numpy_iterator()
+    )
+    cropped = instances.weighted_dataset(images, labels, batch_size=count, crop_size=crop, seed=3)
+    assert [spec.shape.as_list() for spec in cropped.element_spec] == [
+        [None, crop, crop, 3],
+        [None, crop, crop, 1],
+        [None, crop, crop, 1],
+    ]
+    corners = []
+    for batch_images, masks, weights in cropped.repeat(4).as_numpy_iterator():  # four epochs
+        for image, mask, weight in zip(batch_images, masks, weights, strict=True):
+            top, left, index = np.round(image[0, 0] * size).astype(int)
+            window = (index, slice(top, top + crop), slice(left, left + crop))
+            np.testing.assert_array_equal(image, images[window])  # a window, not a resampled one
+            np.testing.assert_array_equal(mask, whole[1][window])
+            np.testing.assert_array_equal(weight, whole[2][window])
+            corners.append((index, top, left))
+    assert len(corners) == 4 * count
+    assert all(0 <= top <= size - crop and 0 <= left <= size - crop for _, top, left in corners)
+    # Each image got a new window in (almost) every epoch: 17 x 17 places to choose from.
+    assert len(set(corners)) > 3 * count
+
+
+def test_a_crop_of_the_whole_size_is_the_identity():
+    images, labels = coordinate_images(3, 16), random_nuclei(3, 16)
+    whole = instances.weighted_dataset(images, labels, batch_size=3, shuffle=False)
+    cropped = instances.weighted_dataset(images, labels, batch_size=3, shuffle=False, crop_size=16)
+    for expected, got in zip(next(whole.as_numpy_iterator()), next(cropped.as_numpy_iterator()), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(next(cropped.as_numpy_iterator())[0], images)
+
+
+def test_one_seed_gives_the_same_pixels_with_or_without_weights_and_for_the_union():
+    images, labels = coordinate_images(8, 32), random_nuclei(8, 32)
+    options = {"batch_size": 4, "crop_size": 16, "seed": 5, "augment": True}
+    weighted = list(instances.weighted_dataset(images, labels, **options).as_numpy_iterator())
+    plain = list(instances.weighted_dataset(images, labels, weights=False, **options).as_numpy_iterator())
+    union = list(instances.weighted_dataset(images, labels > 0, weights=False, **options).as_numpy_iterator())
+    for (image, mask, _), (plain_image, plain_mask), (union_image, union_mask) in zip(
+        weighted, plain, union, strict=True
+    ):
+        np.testing.assert_array_equal(plain_image, image)
+        np.testing.assert_array_equal(plain_mask, mask)
+        np.testing.assert_array_equal(union_image, image)
+        # The union keeps the separating lines' pixels, and only those differ.
+        assert np.all(union_mask >= mask) and np.any(union_mask > mask)
+
+
+def test_crop_size_out_of_range_is_one_line():
+    images, labels = coordinate_images(2, 16), random_nuclei(2, 16)
+    for crop_size in (0, 17, 8.5):
+        with pytest.raises(UnetTutorialError, match="crop_size") as error:
+            instances.weighted_dataset(images, labels, batch_size=2, crop_size=crop_size)
+        assert "\n" not in str(error.value)
+
+
+def objects_holding_two_labels(masks: np.ndarray, labels: np.ndarray) -> int:
+    """8-connected components of the masks that hold pixels of more than one label."""
+    merged = 0
+    for mask, label in zip(masks[..., 0], labels[..., 0], strict=True):
+        count, components = cv2.connectedComponents((mask > 0).astype(np.uint8), connectivity=8)
+        merged += sum(np.unique(label[(components == one) & (label > 0)]).size > 1 for one in range(1, count))
+    return merged
+
+
+def test_the_default_augmentation_of_weighted_datasets_keeps_separated_nuclei_apart():
+    from unet_helpers.augment import AugmentOptions, augment_batch
+
+    labels = random_nuclei(16, 48, seed=2)
+    separated = np.stack([one * instances.separate_touching(one) for one in labels])[..., np.newaxis]
+    images = np.zeros((*separated.shape[:3], 3), np.float32)
+    masks = (separated > 0).astype(np.float32)
+    carried = separated.astype(np.float32)  # the labels ride along as "weights": moved as the masks are
+    assert objects_holding_two_labels(masks, carried) == 0
+    for seed in range(3):
+        _, safe_masks, safe_labels = augment_batch(
+            images, masks, seed=[seed, 0], options=instances.SEPARATION_SAFE, weights=carried
+        )
+        assert objects_holding_two_labels(safe_masks.numpy(), safe_labels.numpy()) == 0
+    # Why the default is not the series' own: resampling between pixels breaks the 1-pixel lines.
+    _, masks_after, labels_after = augment_batch(
+        images, masks, seed=[0, 0], options=AugmentOptions(), weights=carried
+    )
+    assert objects_holding_two_labels(masks_after.numpy(), labels_after.numpy()) > 0
+
+
+# Merged objects.
+
+
+def test_merged_objects_marks_an_object_that_holds_most_of_two_nuclei():
+    labels = two_squares(gap=0)  # two touching 6x6 squares
+    union = labels > 0
+    np.testing.assert_array_equal(instances.merged_objects(labels, union), union)
+    np.testing.assert_array_equal(instances.merged_objects(labels, union.astype(np.float32) * 0.9), union)
+    separated = instances.separate_touching(labels)
+    assert not instances.merged_objects(labels, separated).any()
+    # One square whole and a third of the other: it holds one nucleus only.
+    partial = (labels == 1).copy()
+    partial[3:9, 8:10] = True
+    assert not instances.merged_objects(labels, partial).any()
+    # An object elsewhere and an empty prediction merge nothing.
+    assert not instances.merged_objects(labels, np.zeros_like(union)).any()
+    with pytest.raises(UnetTutorialError, match="differ in size"):
+        instances.merged_objects(labels, union[:, :-1])
+    with pytest.raises(UnetTutorialError, match="min_share"):
+        instances.merged_objects(labels, union, min_share=0.4)

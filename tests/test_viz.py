@@ -549,3 +549,70 @@ def test_show_deformation_draws_one_arrow_per_grid_crossing_and_names_its_parts(
     ]
     assert [text.get_text() for text in image.get_legend().get_texts()] == ["object"]
     assert all(axes.get_xlabel() == "x (pixels)" for axes in (field, grid, image))
+
+
+def test_gap_line_crosses_the_gap_not_along_it():
+    mask = np.zeros((12, 20), np.uint8)
+    mask[2:10, 2:8] = 1  # two blocks, a gap of columns 8 and 9 between them
+    mask[2:10, 10:16] = 1
+    rows, columns, distances = viz.gap_line(mask, (5, 8), reach=4)
+    assert set(rows.tolist()) == {5}  # across the gap: along the row
+    assert columns.tolist() == list(range(4, 13)) and distances.tolist() == list(range(-4, 5))
+    # A horizontal gap (rows 6 and 7) is crossed along a column; near the image's edge the line is cut.
+    horizontal = np.zeros((12, 12), np.uint8)
+    horizontal[:6] = horizontal[8:] = 1
+    rows, columns, distances = viz.gap_line(horizontal, (6, 1), reach=8)
+    assert set(columns.tolist()) == {1} and rows.tolist() == list(range(12)) and distances[0] == -6
+    diagonal_rows, diagonal_columns, diagonal = viz.gap_line(
+        np.eye(9, k=4) + np.eye(9, k=-4), (4, 4), reach=2
+    )
+    assert diagonal_rows.tolist() == [2, 3, 4, 5, 6] and diagonal_columns.tolist() == [6, 5, 4, 3, 2]
+    assert diagonal[-1] == pytest.approx(2 * np.sqrt(2))
+    # Gaps are measured in pixels: 4 steps along a row (4 px each side) beat 3 diagonal ones (4.2 px).
+    dots = np.zeros((21, 21), np.uint8)
+    dots[10, 6] = dots[10, 14] = dots[7, 13] = dots[13, 7] = 1
+    assert set(viz.gap_line(dots, (10, 10), reach=5)[0].tolist()) == {10}
+    assert "outside" in one_line_error(viz.gap_line, mask, (12, 0))
+
+
+def test_show_weight_map_has_a_colour_bar_the_line_and_its_weights():
+    mask = np.zeros((12, 20), np.uint8)
+    mask[2:10, 2:8] = 1
+    mask[2:10, 10:16] = 1
+    weights = np.where(mask > 0, 2.0, 0.5).astype(np.float32)
+    weights[:, 8:10] = 9.0  # the ridge in the gap
+    figure = viz.show_weight_map(weights[..., None], mask, point=(5, 8), reach=4, title="Weights")
+    assert_figure(figure, "Weights")
+    map_axes, line_axes, colour_bar = figure.axes
+    assert colour_bar.get_ylabel() == "weight"
+    assert map_axes.get_title() == "the weight map" and map_axes.get_xlabel() == "column (pixels)"
+    drawn, marker = map_axes.get_lines()
+    assert set(drawn.get_ydata()) == {5} and drawn.get_color() == viz.MARK_COLOR
+    assert (marker.get_xdata()[0], marker.get_ydata()[0]) == (8, 5)
+    (profile,) = line_axes.get_lines()
+    assert profile.get_xdata().tolist() == list(range(-4, 5))
+    assert profile.get_ydata().tolist() == [2.0] * 4 + [9.0] * 2 + [2.0] * 3
+    assert len(line_axes.patches) == 7  # one band per object pixel on the line
+    assert line_axes.get_ylabel() == "weight" and "distance" in line_axes.get_xlabel()
+    assert legend_texts(figure) == [
+        "the line across the gap",
+        "the gap's pixel (distance 0)",
+        "object pixels on the line",
+    ]
+    assert "one size" in one_line_error(viz.show_weight_map, weights, mask[:, 1:], point=(5, 8), title="x")
+
+
+def test_plot_grouped_scores_puts_each_value_on_its_bar():
+    scores = {"Dice": {"plain": 0.8, "weighted": 0.75}, "F1": {"plain": 0.6, "weighted": 0.7}}
+    figure = viz.plot_grouped_scores(scores, title="Scores", ylabel="score on validation")
+    assert_figure(figure, "Scores")
+    (axes,) = figure.axes
+    heights = [patch.get_height() for patch in axes.patches]
+    assert heights == pytest.approx([0.8, 0.6, 0.75, 0.7])  # model by model, scores left to right
+    assert [text.get_text() for text in axes.texts] == ["0.800", "0.600", "0.750", "0.700"]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["Dice", "F1"]
+    assert legend_texts(figure) == ["plain", "weighted"] and axes.get_ylabel() == "score on validation"
+    assert "same models" in one_line_error(
+        viz.plot_grouped_scores, {"Dice": {"a": 1.0}, "F1": {"b": 1.0}}, title="x"
+    )
+    assert "at least one" in one_line_error(viz.plot_grouped_scores, {}, title="x")
