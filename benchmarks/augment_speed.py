@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
+import machine
 import numpy as np
 import tensorflow as tf
 
@@ -76,25 +76,12 @@ def pipeline_rate(
     return median_rate(lambda: next(iterator), warmup=10, batches=batches, runs=runs)
 
 
-def machine() -> dict:
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "gpus_visible": len(tf.config.list_physical_devices("GPU")),
-        "load_average_1min_before": round(os.getloadavg()[0], 2),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (the median is kept)")
     parser.add_argument("--batches", type=int, default=10, help="batches per timed run")
     args = parser.parse_args()
-    info = machine()
+    info = machine.describe()
     rows = []
 
     def measure(name: str, kind: str, size: int, channels: int, rate: float) -> None:

@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/border_weights.py [--minutes 5] [--seeds 0 1 2] [--crop-size 128]
         [--base-filters 16] [--batch-size 16] [--no-augment]
+    .venv/bin/python benchmarks/border_weights.py --weight-maps-only
+
+``--weight-maps-only`` times ``instances.targets`` (separated mask and weight map) on each training image
+(the best of 3 runs per image, which leaves out other programs' interruptions), prints the median and the
+slowest per image, and writes benchmarks/results/weight_maps.json; nothing is trained.
 
 Three arms, each trained for the same time: ``--minutes`` of training steps, counted by a Keras callback
 around every batch (the data the step waits for included; the first step, which traces the graph, left
@@ -40,8 +45,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import shlex
 import sys
 import time
@@ -49,12 +52,13 @@ from pathlib import Path
 
 import cv2
 import keras
+import machine
 import numpy as np
-import tensorflow as tf
 
 from unet_helpers import datasets, inference, instances, metrics, model, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "border_weights.json"
+WEIGHT_MAPS = RESULTS.with_name("weight_maps.json")
 # --arms name -> the arm's name in the tables.
 ARMS = {
     "union": "union",
@@ -130,21 +134,6 @@ def score(network: keras.Model, validation: instances.InstanceSplit) -> dict:
     }
 
 
-def machine() -> dict:
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "gpus_visible": len(tf.config.list_physical_devices("GPU")),
-        "load_average_1min_before": round(os.getloadavg()[0], 2),
-    }
-
-
 def print_table(rows: list[dict], nuclei: int) -> None:
     columns = ("seed", "arm", "training s", "steps", "epochs", "pixel Dice", "precision", "recall", "F1")
     print("\n| " + " | ".join(columns) + f" | merged (of {nuclei} nuclei) |")
@@ -176,6 +165,40 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
+def time_weight_maps(split: instances.InstanceSplit, info: dict) -> None:
+    """Times ``instances.targets`` per training image; prints and writes WEIGHT_MAPS."""
+    milliseconds = []
+    for labels in split.instances:
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            instances.targets(labels)
+            runs.append(time.perf_counter() - start)
+        milliseconds.append(1000 * min(runs))
+    nuclei = [np.unique(labels).size - 1 for labels in split.instances]
+    size = split.instances[0].shape
+    result = {
+        "machine": info,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "images": len(milliseconds),
+        "image_size": list(size),
+        "nuclei_median": float(np.median(nuclei)),
+        "nuclei_max": int(max(nuclei)),
+        "ms_median": round(float(np.median(milliseconds)), 2),
+        "ms_max": round(max(milliseconds), 2),
+    }
+    print("| images | size | nuclei per image (median / max) | ms per image (median / slowest) |")
+    print("|---|---|---|---|")
+    print(
+        f"| {result['images']} | {size[1]}x{size[0]} | {result['nuclei_median']:g} / {result['nuclei_max']} "
+        f"| {result['ms_median']:.1f} / {result['ms_max']:.1f} |"
+    )
+    WEIGHT_MAPS.parent.mkdir(exist_ok=True)
+    WEIGHT_MAPS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {WEIGHT_MAPS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="training time per arm and seed")
@@ -191,8 +214,9 @@ def main() -> None:
         default=["union", "separated", "weights"],
         help="which arms (see the docstring)",
     )
+    parser.add_argument("--weight-maps-only", action="store_true", help="time the weight maps, train nothing")
     arguments = parser.parse_args()
-    info = machine()
+    info = machine.describe()
     started = time.perf_counter()
     root = datasets.nuclei()
     native_size = instances.read_instances(next((root / "instances").glob("*.png"))).shape[0]
@@ -200,6 +224,9 @@ def main() -> None:
         split: instances.load_split(root, image_size=native_size, split=split, seed=0, progress=False)
         for split in ("train", "validation")
     }
+    if arguments.weight_maps_only:
+        time_weight_maps(splits["train"], info)
+        return
     nuclei = sum(np.unique(labels).size - 1 for labels in splits["validation"].instances)
     print(
         f"{len(splits['train'].names)} training and {len(splits['validation'].names)} validation images "

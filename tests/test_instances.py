@@ -1,7 +1,6 @@
 """Instance labels: touching nuclei separated, the paper's weight map by hand, the loader and the dataset."""
 
 import math
-import time
 from pathlib import Path
 
 import cv2
@@ -95,21 +94,28 @@ def test_border_weights_reject_what_is_no_label_image():
         instances.border_weights(two_squares(gap=2), sigma=0)
 
 
-def test_border_weights_are_fast_enough():
-    """256x256 with about 100 nuclei, many touching: well under 100 ms (the docstring says about 10)."""
-    rng = np.random.default_rng(0)
-    rows, columns = np.mgrid[:256, :256]
-    labels = np.zeros((256, 256), np.int32)
-    for label in range(1, 101):
-        y, x, radius = rng.integers(0, 256), rng.integers(0, 256), rng.integers(4, 10)
-        labels[(rows - y) ** 2 + (columns - x) ** 2 <= radius**2] = label
-    separated = labels * instances.separate_touching(labels)
-    seconds = []
-    for _ in range(3):  # the best of three: other programs on the machine slow single runs down
-        start = time.perf_counter()
-        instances.border_weights(separated)
-        seconds.append(time.perf_counter() - start)
-    assert min(seconds) < 0.1
+def test_distances_are_exact_and_the_same_on_every_call():
+    """d1 and d2 against a brute-force search, to the last bit, call after call.
+
+    OpenCV's precise distance transform is a bit off in the last place at some pixels (10 of these 576),
+    and which ones varies from call to call (5.0, measured): two datasets of the same labels disagreed.
+    """
+    labels = random_nuclei(1, 24, seed=4)[0]
+    rows, columns = np.mgrid[:24, :24]
+    squared = np.stack(
+        [
+            (
+                (rows[..., None] - rows[labels == label]) ** 2
+                + (columns[..., None] - columns[labels == label]) ** 2
+            ).min(-1)
+            for label in np.unique(labels[labels > 0])
+        ]
+    )
+    exact = np.sort(np.sqrt(squared.astype(np.float64)).astype(np.float32), axis=0)
+    for _ in range(200):
+        nearest, second = instances._two_nearest(labels, reach=100)
+        np.testing.assert_array_equal(nearest, exact[0])
+        np.testing.assert_array_equal(second, exact[1])
 
 
 # Separating touching instances.

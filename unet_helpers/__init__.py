@@ -5,8 +5,8 @@ Each module has one job:
 - ``config``: the profiles that size every run, and where data goes;
 - ``versions``: checks the installed libraries against what the series needs;
 - ``errors``: the exception raised for mistakes a user can fix, and the command lines' argument parser;
-- ``synthetic``: generates the embedded microscopy-like dataset (offline, from a seed);
-- ``datasets``: downloads real datasets (Oxford-IIIT Pet) and describes their layouts as views;
+- ``synthetic``: generates microscopy-like cells with exact masks (offline, from a seed);
+- ``datasets``: the embedded real nuclei (``nuclei()``), downloads (Oxford-IIIT Pet), and layouts as views;
 - ``data``: loads a folder of images and masks, checked, as a fast ``tf.data`` pipeline;
 - ``augment``: paired geometric and photometric augmentation, masks kept exact;
 - ``model``: builds the UNet from small named blocks (``build_unet``);
@@ -16,8 +16,8 @@ Each module has one job:
 - ``instances``: instance labels (one number per nucleus) and what training takes from them: touching
   nuclei separated by a background line, the paper's border weights, a weighted ``tf.data`` pipeline;
 - ``train``: compiles and fits the UNet with checkpoints that survive interruption; the command line;
-- ``inference``: prediction on images of any size (overlap-tile), masks from probabilities, export for
-  serving (SavedModel, TensorFlow Lite);
+- ``inference``: prediction on images of any size (overlap-tile) and at the training scale, masks from
+  probabilities, export for serving (SavedModel, TensorFlow Lite);
 - ``predict``: the command line that writes mask and overlay PNGs for a folder of images;
 - ``viz``: figures of images, masks and predictions: overlays, error maps, rankings, confusion matrices.
 

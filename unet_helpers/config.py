@@ -36,7 +36,8 @@ class Profile:
             that the UNet's three poolings divide it evenly.
         batch_size: images per training step.
         epochs: passes over the training set.
-        num_samples: images in the embedded dataset (training and validation together).
+        num_samples: images in the generated dataset (training and validation together); the embedded
+            nuclei (``datasets.nuclei()``) are used whole in every profile.
         base_filters: the model width: filters of the first encoder level (64 in the classic UNet),
             doubled at each level below it.
     """

@@ -1,4 +1,7 @@
-"""The embedded default dataset: synthetic fluorescence-microscopy-like images with exact masks.
+"""Generated data: synthetic fluorescence-microscopy-like images with exact masks.
+
+The series trains on real nuclei (``datasets.nuclei()``); generated images serve what real ones cannot:
+exact ground truth, the multi-class chapter (three classes of object) and fast tests.
 
 Each image shows cell nuclei: round and elongated blobs of varied size, shape and brightness, some touching
 or overlapping, with internal texture. Around them are things that are *not* labelled: dim out-of-focus
