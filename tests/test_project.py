@@ -70,6 +70,28 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in ci_commands
 
 
+def test_readme_gives_both_commands_on_its_first_screen_and_stays_short():
+    first_screen = README.splitlines()[:25]
+    assert "make lab" in "\n".join(first_screen) and "make test" in "\n".join(first_screen)
+    assert len(README.splitlines()) < 150  # reference material lives in docs/
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(path.name for path in (ROOT / "docs").glob("*.md"))])
+def test_relative_links_of_the_readme_and_docs_lead_to_files_and_sections_that_exist(page):
+    path = ROOT / page if page == "README.md" else ROOT / "docs" / page
+    text = path.read_text()
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):  # https:, mailto: ...
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        assert linked.exists(), f"{page}: {target} leads nowhere"
+        if anchor and linked.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.MULTILINE)
+            slugs = {re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-") for heading in headings}
+            assert anchor in slugs, f"{page}: {target}: no such section"
+
+
 # --- Colab: the badge and the setup cell ------------------------------------------------------------------
 
 PYPROJECT_URLS = (ROOT / "pyproject.toml").read_text().split("[project.urls]", 1)[1].split("\n[", 1)[0]
