@@ -6,7 +6,7 @@ run on its own, prints that and how fast this machine trains now: plain ``model.
 with its defaults (the classic 64-filter network) compiled by ``train.compile_unet``, at 128x128, batches
 of 8: the median images/s of three epochs of 32 images after a warm-up epoch (1 to 3 minutes on 2
 cores). Shared machines differ from day to day: compare a notebook's time with the rate of the day it was
-measured (``train_speed.py``'s "model.fit on NumPy arrays" row measures the same).
+measured (it is ``train_speed.py``'s "model.fit on NumPy arrays" row).
 """
 
 from __future__ import annotations
@@ -36,23 +36,17 @@ def describe() -> dict:
 
 
 def training_rate(images: int = 32) -> float:
-    """Images/s of ``model.fit`` of the classic UNet (128x128, batches of 8), the median of 3 epochs."""
-    import time
+    """Images/s of ``model.fit`` of the classic UNet (128x128, batches of 8), the median of 3 epochs.
 
-    from unet_helpers.model import build_unet
-    from unet_helpers.train import compile_unet
+    The same measurement as ``train_speed.py``'s "model.fit on NumPy arrays" row (``plain_fit_rate``):
+    4 epochs, the first (which traces the step) left out.
+    """
+    from train_speed import plain_fit_rate
 
     rng = np.random.default_rng(0)
     x = rng.random((images, 128, 128, 3), np.float32)
     y = (rng.random((images, 128, 128, 1)) > 0.8).astype(np.float32)
-    network = compile_unet(build_unet(), num_classes=2)
-    network.fit(x, y, batch_size=8, epochs=1, verbose=0)  # traces the step
-    rates = []
-    for _ in range(3):  # shared machines vary from minute to minute: the median of three epochs
-        start = time.perf_counter()
-        network.fit(x, y, batch_size=8, epochs=1, verbose=0)
-        rates.append(images / (time.perf_counter() - start))
-    return float(np.median(rates))
+    return plain_fit_rate(x, y, batch_size=8, epochs=4)
 
 
 if __name__ == "__main__":
