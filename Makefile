@@ -44,13 +44,18 @@ format: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# tools/render_streams.py is `jupyter nbconvert` plus a preprocessor that leaves what a terminal shows of each
+# stream: one line per epoch of Keras's progress bar, not every step of it (JupyterLab keeps the live bar).
+# TF_CPP_MIN_LOG_LEVEL=1 drops TensorFlow's C++ INFO lines (CPU features, XLA set-up), keeping its warnings
+# and errors; set it yourself (0: everything) to see them all.
 tutorial: $(VENV)/.installed-$(EXTRAS)
 	@$(BIN)/python -m unet_helpers.config
 	@mkdir -p build/tutorial
 	@for notebook in notebooks/*.ipynb; do \
 		echo "executing $$notebook"; \
-		$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
-			--output-dir build/tutorial "$$notebook" || exit 1; \
+		TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-1} $(BIN)/python tools/render_streams.py \
+			--to html --execute --ExecutePreprocessor.timeout=3600 --output-dir build/tutorial "$$notebook" \
+			|| exit 1; \
 	done
 	@$(BIN)/python tools/tutorial_index.py --notebooks notebooks --out build/tutorial
 	@echo "HTML written to build/tutorial/: open build/tutorial/index.html"

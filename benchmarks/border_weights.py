@@ -26,7 +26,7 @@ Every arm: the embedded nuclei's training split (``instances.load_split``, the f
 ``data.load_dataset``'s split with seed 0) at the images' own size (256x256), cut to random ``--crop-size``
 windows drawn anew every epoch (``instances.weighted_dataset(crop_size=...)``); for one seed, the same
 windows, order and augmentation in all three arms, and the same initial weights. The network is
-``model.build_unet`` of ``--base-filters``, compiled by ``train.compile_unet`` (Adam 1e-3, cross-entropy +
+``model.build_unet`` of ``--base-filters``, compiled by ``training.compile_unet`` (Adam 1e-3, cross-entropy +
 Dice; weights multiply the cross-entropy only). Augmentation is on, as in the series, but
 ``instances.SEPARATION_SAFE`` in every arm: the series' default without rotations by any angle, zoom and
 elastic deformation, which break the 1-pixel lines (``--no-augment`` turns it off).
@@ -34,10 +34,11 @@ elastic deformation, which break the 1-pixel lines (``--no-augment`` turns it of
 Scores, on the validation split's 58 images whole, at their own size (``inference.predict_tiled`` in tiles
 of ``--crop-size``): the pixel Dice against the union masks, pooled (``metrics.dice_score``); the nuclei
 recovered as separate objects against the instance labels, precision, recall and F1 (connected components
-of p > 0.5 matched one to one at IoU >= 0.5, ``metrics.instance_scores``); and the merged objects (predicted
-objects that hold most of two or more nuclei, ``instances.merged_objects``). ``--seeds`` repeats it all;
-each seed changes the initial weights, the windows, their order and the augmentation. Prints a table per
-seed, then the mean and the standard deviation over seeds, and writes benchmarks/results/border_weights.json.
+of p > 0.5 matched one to one at IoU >= 0.5, ``instance_metrics.instance_scores``); and the merged
+objects (predicted objects that hold most of two or more nuclei, ``instances.merged_objects``).
+``--seeds`` repeats it all; each seed changes the initial weights, the windows, their order and the
+augmentation. Prints a table per seed, then the mean and the standard deviation over seeds, and writes
+benchmarks/results/border_weights.json.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ import keras
 import machine
 import numpy as np
 
-from unet_helpers import datasets, inference, instances, metrics, model, train
+from unet_helpers import datasets, inference, instance_metrics, instances, metrics, model, training
 
 RESULTS = Path(__file__).resolve().parent / "results" / "border_weights.json"
 WEIGHT_MAPS = RESULTS.with_name("weight_maps.json")
@@ -105,7 +106,7 @@ def train_arm(arm: str, split: instances.InstanceSplit, arguments: argparse.Name
         input_shape=(arguments.crop_size, arguments.crop_size, split.images.shape[-1]),
         base_filters=arguments.base_filters,
     )
-    train.compile_unet(network, num_classes=datasets.NUCLEI.num_classes)
+    training.compile_unet(network, num_classes=datasets.NUCLEI.num_classes)
     budget = TrainFor(arguments.minutes * 60)
     network.fit(batches, epochs=1_000_000, callbacks=[budget], verbose=0, shuffle=False)
     return network, budget.spent, budget.steps, budget.steps / len(batches)
@@ -117,7 +118,7 @@ def score(network: keras.Model, validation: instances.InstanceSplit) -> dict:
         [inference.predict_tiled(network, image, progress=False) for image in validation.images]
     )
     union = (validation.instances > 0)[..., np.newaxis].astype(np.float32)
-    found = metrics.instance_scores(validation.instances, predictions)
+    found = instance_metrics.instance_scores(validation.instances, predictions)
     merged = sum(
         cv2.connectedComponents(instances.merged_objects(truth, p).astype(np.uint8), connectivity=8)[0] - 1
         for truth, p in zip(validation.instances, predictions, strict=True)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/machine.py
 
 run on its own, prints that and how fast this machine trains now: plain ``model.fit`` of ``build_unet()``
-with its defaults (the classic 64-filter network) compiled by ``train.compile_unet``, at 128x128, batches
+with its defaults (the classic 64-filter network) compiled by ``training.compile_unet``, at 128x128, batches
 of 8: the median images/s of three epochs of 32 images after a warm-up epoch (1 to 3 minutes on 2
 cores). Shared machines differ from day to day: compare a notebook's time with the rate of the day it was
 measured (it is ``train_speed.py``'s "model.fit on NumPy arrays" row).

@@ -32,7 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from unet_helpers import data, metrics, model, train
+from unet_helpers import data, metrics, model, run_folder, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "real_dataset.json"
 
@@ -105,9 +105,9 @@ def main() -> None:
             command, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, UNET_PROFILE="full")
         )
         command_wall_seconds = time.perf_counter() - started
-        report = json.loads((out / train.METRICS).read_text())
-        history = train.read_history(out / train.HISTORY)
-        series_model = train.load_model(out / train.BEST_MODEL)
+        report = json.loads((out / run_folder.METRICS).read_text())
+        history = run_folder.read_history(out / run_folder.HISTORY)
+        series_model = model.load_model(out / run_folder.BEST_MODEL)
         series_dice = metrics.dice_score(validation_masks, series_model.predict(validation_images, verbose=0))
     training_seconds = sum(history["seconds"])
 

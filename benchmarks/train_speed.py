@@ -1,9 +1,9 @@
-"""Training images/s through ``train.train_unet`` against plain ``model.fit`` on NumPy arrays, in one run.
+"""Training images/s through ``training.train_unet`` against plain ``model.fit`` on NumPy arrays, in one run.
 
     .venv/bin/python benchmarks/train_speed.py [--image-size 128] [--num-samples 80] [--epochs 3]
 
 Both sides train ``build_unet()`` with its defaults (the classic 64-filter network), compiled the same way
-(``train.compile_unet``: Adam, cross-entropy + Dice, the series' metrics), with batches of 8. The code path
+(``training.compile_unet``: Adam, cross-entropy + Dice, the series' metrics), with batches of 8. The code path
 of the series feeds it from ``data.load_dataset`` (decode, cache, shuffle, batch, prefetch; with and
 without the default augmentation) and runs its callbacks (checkpoints, CSV, TensorBoard, backups). The
 plain side calls ``model.fit`` on in-memory NumPy arrays with no callbacks. Each figure is the median
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from unet_helpers import data, model, synthetic, train
+from unet_helpers import data, model, synthetic, training
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.json"
 
@@ -44,7 +44,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def plain_fit_rate(images: np.ndarray, masks: np.ndarray, *, batch_size: int, epochs: int) -> float:
-    network = train.compile_unet(
+    network = training.compile_unet(
         model.build_unet(input_shape=images.shape[1:]), num_classes=2, jit_compile=False
     )
     timer = EpochTimer()
@@ -57,7 +57,7 @@ def series_rate(
 ) -> float:
     options = {"image_size": image_size, "batch_size": batch_size, "progress": False}
     training = data.load_dataset(root, split="train", augment=augment, **options)
-    result = train.train_unet(
+    result = training.train_unet(
         train=training,
         validation=data.load_dataset(root, split="validation", **options),
         out_dir=out_dir,

@@ -16,11 +16,11 @@ from unet_helpers.augment import (
     GEOMETRIC,
     PHOTOMETRIC,
     AugmentOptions,
-    RandomAugment,
     augment_batch,
     augment_dataset,
     sampling_map,
 )
+from unet_helpers.augment_layer import RandomAugment
 from unet_helpers.errors import UnetTutorialError
 
 SIZE = 64

@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from unet_helpers import data
@@ -297,6 +298,71 @@ def test_training_split_is_reshuffled_each_epoch_reproducibly(tmp_path):
     first, second = epochs(seed=0)
     assert sorted(first) == sorted(second) and first != second
     assert epochs(seed=0) == [first, second]
+
+
+def batches_of(dataset, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(images.numpy(), masks.numpy()) for images, masks in dataset.take(count)]
+
+
+def assert_same_batches(got: list, expected: list) -> None:
+    assert len(got) == len(expected)
+    for (images, masks), (expected_images, expected_masks) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(images, expected_images)
+        np.testing.assert_array_equal(masks, expected_masks)
+
+
+def test_load_splits_scans_the_folder_once_and_gives_load_datasets_batches(tmp_path, monkeypatch):
+    binary_dataset(tmp_path, count=12, size=16)
+    scans, inspected = [], []
+    scan_dataset, inspect_pair = data.scan_dataset, data.image_files.inspect_pair
+    monkeypatch.setattr(
+        data, "scan_dataset", lambda *args, **kwargs: scans.append(1) or scan_dataset(*args, **kwargs)
+    )
+    monkeypatch.setattr(
+        data.image_files, "inspect_pair", lambda *pair: inspected.append(pair) or inspect_pair(*pair)
+    )
+    options = {"image_size": 16, "batch_size": 3, "seed": 4, "progress": False}
+    splits = data.load_splits(tmp_path, augment=True, **options)
+    assert len(scans) == 1 and len(inspected) == 12, "every file is read once"
+
+    by_split = {
+        split: data.split_pairs(splits.scan.pairs, split=split, seed=4) for split in ("train", "validation")
+    }
+    assert splits.train_count == len(by_split["train"]) == 10
+    assert splits.validation_count == len(by_split["validation"]) == 2
+    names = {split: {pair.image.name for pair in pairs} for split, pairs in by_split.items()}
+    assert names["train"].isdisjoint(names["validation"])
+    assert names["train"] | names["validation"] == {pair.image.name for pair in splits.scan.pairs}
+
+    train = data.load_dataset(tmp_path, split="train", augment=True, **options)
+    validation = data.load_dataset(tmp_path, split="validation", **options)
+    assert_same_batches(batches_of(splits.train, 4), batches_of(train, 4))
+    assert_same_batches(batches_of(splits.validation, 1), batches_of(validation, 1))
+    assert len(splits.train) == 4 and len(splits.validation) == 1
+
+
+def test_the_pipeline_built_step_by_step_as_notebook_01_shows_it_equals_load_dataset(tmp_path):
+    """Notebook 01 builds the chain from data's public steps and asserts the same under nbval."""
+    from unet_helpers import augment
+
+    binary_dataset(tmp_path, count=10, size=24)
+    seed, image_size, batch_size = 3, 16, 4
+    scan = data.scan_dataset(tmp_path, progress=False)
+    train_pairs = data.split_pairs(scan.pairs, split="train", seed=seed)
+    dataset = data.pair_files(train_pairs)
+    dataset = dataset.map(data.pair_reader(scan, image_size=image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.cache()
+    dataset = dataset.shuffle(len(train_pairs), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(data.to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = augment.augment_dataset(dataset, seed=seed)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+
+    loaded = data.load_dataset(
+        tmp_path, image_size=image_size, batch_size=batch_size, seed=seed, augment=True, progress=False
+    )
+    for _ in range(2):  # two epochs: the same reshuffling and new augmentation draws in both
+        assert_same_batches(batches_of(dataset, 2), batches_of(loaded, 2))
 
 
 # --- the user's mistakes ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from segmentation_cases import pitfall_batch
 from unet_helpers import losses, metrics
 from unet_helpers.errors import UnetTutorialError
 from unet_helpers.model import build_unet
-from unet_helpers.train import compile_unet
+from unet_helpers.training import compile_unet
 
 
 def batch(*masks):
@@ -197,9 +197,7 @@ def test_float16_predictions_give_the_float32_loss():
 
 @pytest.mark.parametrize("num_classes", [2, 3])
 def test_model_with_the_loss_saves_and_loads(tmp_path, num_classes):
-    model = build_unet(
-        (16, 16, 3), num_classes=1 if num_classes == 2 else num_classes, base_filters=2, depth=1
-    )
+    model = build_unet((16, 16, 3), num_classes=num_classes, base_filters=2, depth=1)
     model.compile(optimizer="adam", loss=losses.segmentation_loss(num_classes))
     rng = np.random.default_rng(0)
     images = rng.random((2, 16, 16, 3), dtype=np.float32)
@@ -296,7 +294,7 @@ def test_fit_on_image_mask_weight_batches_weights_the_loss_and_not_the_metrics()
     masks = (rng.random((4, 16, 16, 1)) > 0.6).astype(np.float32)
     weights = (1 + 9 * rng.random((4, 16, 16, 1))).astype(np.float32)
     dataset = tf.data.Dataset.from_tensor_slices((images, masks, weights)).batch(2)
-    model = compile_unet(build_unet((16, 16, 3), num_classes=1, base_filters=2, depth=1), num_classes=2)
+    model = compile_unet(build_unet((16, 16, 3), num_classes=2, base_filters=2, depth=1), num_classes=2)
     history = model.fit(dataset, epochs=1, shuffle=False, verbose=0)  # the dataset shuffles, if anything
     assert np.isfinite(history.history["loss"][0])
 

@@ -1,5 +1,6 @@
 """Metrics against values computed by hand, against Keras's IoU metrics, and inside model.fit."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -8,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from segmentation_cases import pitfall_batch
+from segmentation_cases import pitfall_batch, ranking_case, threshold_case
 
 from unet_helpers import losses, metrics
 from unet_helpers.errors import UnetTutorialError
@@ -260,9 +261,7 @@ def test_float16_predictions_and_xla_give_the_same_scores():
 
 
 def tiny_unet(num_classes):
-    return build_unet(
-        (16, 16, 3), num_classes=1 if num_classes == 2 else num_classes, base_filters=2, depth=1
-    )
+    return build_unet((16, 16, 3), num_classes=num_classes, base_filters=2, depth=1)
 
 
 def tiny_data(num_classes, images=4):
@@ -391,71 +390,109 @@ def test_model_with_the_metrics_saves_and_loads(tmp_path):
     )
 
 
-# Counting objects: nuclei matched one to one at IoU >= 0.5.
+# Pixel maps: where a prediction is right and wrong, images ranked, thresholds, confusion matrices.
+
+# Binary 4x4: 4 object pixels; the prediction finds 3 (TP), adds (1, 3) (FP) and misses (2, 2) (FN).
+# (0, 0) is exactly 0.5: background by the metrics' rule p > 0.5.
+MAP_TRUE = np.array([[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]], np.float32)
+MAP_PROBABILITIES = np.array(
+    [[0.5, 0.2, 0.0, 0.0], [0.0, 0.9, 0.8, 0.7], [0.0, 0.6, 0.4, 0.0], [0.0, 0.0, 0.3, 0.0]], np.float32
+)
 
 
-def square(labels, top, left, size, label):
-    labels[top : top + size, left : left + size] = label
-    return labels
+def pixels(boolean_map):
+    return {tuple(int(i) for i in index) for index in np.argwhere(boolean_map)}
 
 
-TWO_NUCLEI = square(square(np.zeros((12, 12), np.int32), 1, 1, 4, 1), 1, 5, 4, 2)  # touching: 1-4, 5-8
+def test_error_maps_land_on_the_hand_counted_pixels():
+    maps = metrics.error_maps(MAP_TRUE, MAP_PROBABILITIES)
+    assert pixels(maps.true_positive) == {(1, 1), (1, 2), (2, 1)}
+    assert pixels(maps.false_positive) == {(1, 3)}  # not (0, 0), whose p is exactly 0.5
+    assert pixels(maps.false_negative) == {(2, 2)}
+    assert not maps.wrong_class.any()
 
 
-def counts(true, predicted, **kwargs):
-    return tuple(metrics.match_instances(true, predicted, **kwargs))
+def test_error_maps_multi_class_from_softmax():
+    true = np.array([[0, 1, 1], [2, 2, 0]])
+    predicted = np.array([[1, 1, 2], [2, 0, 0]])  # FP (0,0); wrong class (0,2); FN (1,1)
+    softmax = np.eye(3, dtype=np.float32)[predicted] * 0.5 + 0.5 / 3
+    maps = metrics.error_maps(true[..., None], softmax, num_classes=3)
+    assert pixels(maps.false_positive) == {(0, 0)}
+    assert pixels(maps.wrong_class) == {(0, 2)}
+    assert pixels(maps.false_negative) == {(1, 1)}
+    assert pixels(maps.true_positive) == {(0, 1), (1, 0)}
 
 
-def test_a_merged_pair_counts_as_one_match_and_one_miss():
-    merged = (TWO_NUCLEI > 0).astype(np.uint8)  # one component: IoU 16 / 32 = 0.5 with each nucleus
-    assert counts(TWO_NUCLEI, merged) == (1, 0, 1)
-    # Just above 0.5, neither matches: the prediction is then a false positive, both nuclei missed.
-    assert counts(TWO_NUCLEI, merged, iou_threshold=0.51) == (0, 1, 2)
+def test_rank_by_dice_orders_best_first_with_hand_counted_scores():
+    masks, predictions, expected = ranking_case()
+    order, scores = metrics.rank_by_dice(masks, predictions)
+    np.testing.assert_allclose(scores, expected)
+    assert order.tolist() == [0, 2, 1, 4, 3]  # ties keep the input order
 
 
-def test_instance_counts_on_hand_made_masks():
-    separated = TWO_NUCLEI.copy()
-    separated[:, 5] = 0  # a line between them: two components
-    assert counts(TWO_NUCLEI, separated > 0) == (2, 0, 0)  # IoU 12 / 16 for the second: a match
-    assert counts(TWO_NUCLEI, TWO_NUCLEI) == (2, 0, 0)  # a label image: each number one object
-    missed = (TWO_NUCLEI == 1).astype(np.uint8)
-    assert counts(TWO_NUCLEI, missed) == (1, 0, 1)
-    spurious = square((separated > 0).astype(np.uint8), 10, 10, 2, 1)
-    assert counts(TWO_NUCLEI, spurious) == (2, 1, 0)
-    split = np.zeros((12, 12), np.uint8)
-    split[1:5, 1:3] = split[1:5, 4:5] = 1  # nucleus 1 in two pieces (IoU 8/16 and 4/16), nucleus 2 lost
-    assert counts(TWO_NUCLEI, split) == (1, 1, 1)
-    assert counts(np.zeros((12, 12)), separated > 0) == (0, 2, 0)  # empty truth
-    assert counts(TWO_NUCLEI, np.zeros((12, 12))) == (0, 0, 2)  # empty prediction
-    assert counts(np.zeros((12, 12)), np.zeros((12, 12))) == (0, 0, 0)
-    # The background is no object, however much of it a prediction covers, or a nucleus does.
-    assert counts(np.zeros((12, 12)), np.ones((12, 12))) == (0, 1, 0)
-    assert counts(np.ones((12, 12)), np.zeros((12, 12))) == (0, 0, 1)
-    diagonal = np.eye(12, dtype=np.int32)  # one nucleus, its pixels 8-connected only
-    assert counts(diagonal, diagonal.astype(bool)) == (1, 0, 0)
-    probabilities = np.where(separated > 0, 0.9, 0.2)[..., np.newaxis]  # (H, W, 1) sigmoid output
-    assert counts(TWO_NUCLEI[..., np.newaxis], probabilities) == (2, 0, 0)
+def test_confusion_matrix_rows_are_truth_and_an_absent_class_is_a_zero_row_and_column():
+    true = np.array([[0, 0, 1, 1], [2, 2, 0, 1]])
+    predicted = np.array([[0, 1, 1, 1], [2, 0, 0, 2]])
+    expected = [[2, 1, 0, 0], [0, 2, 1, 0], [1, 0, 1, 0], [0, 0, 0, 0]]  # class 3 in neither
+    matrix = metrics.confusion_matrix(true, predicted, num_classes=4)
+    assert matrix.dtype == np.int64 and matrix.tolist() == expected
+    softmax = np.eye(4, dtype=np.float32)[predicted] * 0.6 + 0.1
+    assert metrics.confusion_matrix(true[None, ..., None], softmax[None], num_classes=4).tolist() == expected
+    ignored = true.copy()
+    ignored[0, 0] = 255  # not a class: left out, as in the metrics
+    assert metrics.confusion_matrix(ignored, predicted, num_classes=4).sum() == 7
 
 
-def test_instance_scores_pool_counts_over_images_and_define_zero_over_zero():
-    merged = (TWO_NUCLEI > 0).astype(np.float32)
-    scores = metrics.instance_scores([TWO_NUCLEI, TWO_NUCLEI], [TWO_NUCLEI, merged])
-    assert tuple(scores.counts) == (3, 0, 1)
-    assert (scores.precision, scores.recall, scores.f1) == pytest.approx((1.0, 3 / 4, 6 / 7))
-    batch_scores = metrics.instance_scores(
-        np.stack([TWO_NUCLEI] * 2)[..., None], np.stack([TWO_NUCLEI, merged])
-    )
-    assert batch_scores == scores
-    nothing_predicted = metrics.instance_scores([TWO_NUCLEI], [np.zeros((12, 12))])
-    assert (nothing_predicted.precision, nothing_predicted.recall, nothing_predicted.f1) == (1.0, 0.0, 0.0)
-    nothing_there = metrics.instance_scores([np.zeros((12, 12))], [np.zeros((12, 12))])
-    assert (nothing_there.precision, nothing_there.recall, nothing_there.f1) == (1.0, 1.0, 1.0)
+def test_confusion_matrix_binary_uses_p_above_one_half():
+    assert metrics.confusion_matrix(MAP_TRUE, MAP_PROBABILITIES).tolist() == [[11, 1], [1, 3]]
 
 
-def test_instance_counting_mistakes_are_reported_in_one_line():
-    with pytest.raises(UnetTutorialError, match="differ in size"):
-        metrics.match_instances(TWO_NUCLEI, np.zeros((12, 11)))
-    with pytest.raises(UnetTutorialError, match="iou_threshold=0"):
-        metrics.match_instances(TWO_NUCLEI, TWO_NUCLEI, iou_threshold=0)
-    with pytest.raises(UnetTutorialError, match="one each"):
-        metrics.instance_scores([TWO_NUCLEI], [])
+def test_dice_against_threshold_peaks_where_only_the_objects_are_above_it():
+    mask, probabilities = threshold_case()
+    thresholds, scores = metrics.dice_against_threshold(mask[None, ..., None], probabilities[None, ..., None])
+    assert thresholds.tolist() == list(metrics.DEFAULT_THRESHOLDS) and 0.5 in thresholds
+    by_threshold = dict(zip(np.round(thresholds, 2).tolist(), scores.tolist(), strict=True))
+    # Dice = 2 TP / (2 TP + FP + FN); 0.25 is not above 0.25, so that threshold already scores 1.
+    # float32 0.8 is not above the threshold 0.8: compared in float32, as the Keras metric does.
+    expected = {0.05: 16 / 72, 0.2: 16 / 20, 0.25: 1.0, 0.3: 1.0, 0.4: 8 / 12, 0.5: 8 / 12, 0.8: 0.0}
+    for threshold, dice in expected.items():
+        assert by_threshold[threshold] == pytest.approx(dice), threshold
+    assert thresholds[np.argmax(scores)] == pytest.approx(0.25)
+    for threshold in (0.25, 0.8):  # the same numbers as the Keras metric at that threshold
+        metric = metrics.PooledDice(threshold=threshold)
+        metric.update_state(mask[None, ..., None], probabilities[None, ..., None])
+        assert float(metric.result()) == pytest.approx(by_threshold[threshold])
+
+
+@pytest.mark.parametrize(
+    ("mask", "prediction", "num_classes"),
+    [
+        (MAP_TRUE, MAP_PROBABILITIES, 2),  # (H, W), (H, W)
+        (MAP_TRUE[..., None], MAP_PROBABILITIES[..., None], 2),  # (H, W, 1), (H, W, 1) sigmoid
+        (MAP_TRUE, MAP_PROBABILITIES[..., None], 2),
+        (
+            MAP_TRUE[..., None],
+            np.stack([1 - MAP_PROBABILITIES, MAP_PROBABILITIES], axis=-1),
+            2,
+        ),  # 2-channel softmax
+        (MAP_TRUE[..., None], np.eye(3)[(MAP_PROBABILITIES > 0.5).astype(int)], 3),  # softmax (H, W, K)
+    ],
+)
+def test_class_maps_accepts_every_documented_shape(mask, prediction, num_classes):
+    true, predicted = metrics.class_maps(mask, prediction, num_classes=num_classes)
+    assert true.shape == predicted.shape == (4, 4)
+    assert predicted.tolist() == (MAP_PROBABILITIES > 0.5).astype(int).tolist()
+
+
+def test_pixel_map_mistakes_are_reported_in_one_line():
+    masks = np.zeros((2, 4, 4))
+    for function, args, options, words in (
+        (metrics.class_maps, (MAP_TRUE, np.zeros((5, 5))), {}, "predicted_mask"),
+        (metrics.dice_against_threshold, (masks, np.full((2, 4, 4, 2), 0.5)), {}, "sigmoid"),
+        (metrics.dice_against_threshold, (masks, np.full((2, 4, 4), 3.0)), {}, "logits"),
+        (metrics.dice_against_threshold, (masks, masks), {"thresholds": [0.5, 1.5]}, "thresholds="),
+        (metrics.confusion_matrix, (masks, np.full((2, 4, 4), 5)), {"num_classes": 3}, "outside 0..2"),
+    ):
+        with pytest.raises(UnetTutorialError, match=re.escape(words)) as caught:
+            function(*args, **options)
+        assert "\n" not in str(caught.value)

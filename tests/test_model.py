@@ -10,7 +10,14 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from unet_helpers.errors import UnetTutorialError
-from unet_helpers.model import build_unet, describe_layers, parameters_per_block
+from unet_helpers.model import (
+    build_unet,
+    describe_layers,
+    num_classes_of,
+    output_channels,
+    output_head,
+    parameters_per_block,
+)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03_building_unet.ipynb"
 CLASSIC_PARAMETERS = 7_697_345
@@ -154,6 +161,15 @@ def test_base_filters_sets_the_width_and_doubles_per_level():
     assert filters["head_conv"] == 1
 
 
+def test_num_classes_counts_the_background_and_sets_the_output_channels_in_one_place():
+    assert [output_channels(num_classes) for num_classes in (2, 3, 5)] == [1, 3, 5]
+    for num_classes in (2, 3):
+        model = small(num_classes=num_classes)
+        assert model.output_shape[-1] == output_channels(num_classes)
+        assert num_classes_of(model) == num_classes
+    assert layer(small(), "output")["activation"] == "sigmoid"  # binary by default
+
+
 def test_several_classes_get_a_softmax_over_the_channels():
     model = small(num_classes=3)
     assert layer(model, "output")["activation"] == "softmax"
@@ -238,6 +254,7 @@ def test_a_size_the_poolings_cannot_halve_names_the_nearest_valid_sizes(input_sh
     ("options", "named"),
     [
         ({"num_classes": 0}, "num_classes=0"),
+        ({"num_classes": 1}, "num_classes=1"),
         ({"depth": 0}, "depth=0"),
         ({"base_filters": 2.5}, "base_filters=2.5"),
         ({"dropout": 1.0}, "dropout=1.0"),
@@ -264,11 +281,11 @@ def test_none_height_and_width_accept_any_divisible_size():
 
 
 def test_parameters_per_block_add_up_and_include_batch_norm_statistics():
-    model = small(batch_norm=True, num_classes=2)
+    model = small(batch_norm=True, num_classes=3)
     counts = parameters_per_block(model)
     assert list(counts) == ["enc1", "enc2", "enc3", "bottleneck", "dec3", "dec2", "dec1", "head"]
     assert sum(counts.values()) == model.count_params()
-    assert counts["head"] == 4 * 2 + 2
+    assert counts["head"] == 4 * 3 + 3
 
 
 @pytest.fixture(scope="module")
@@ -305,3 +322,11 @@ def test_notebook_network_is_build_unet_layer_by_layer(notebook, classic):
     assert describe_layers(notebook["build_classic_unet"]()) == describe_layers(classic)
     other = {"input_shape": (64, 64, 1), "base_filters": 8, "depth": 2}
     assert describe_layers(notebook["build_classic_unet"](**other)) == describe_layers(build_unet(**other))
+
+
+def test_notebook_output_head_is_the_package_one_for_each_class_count(notebook):
+    for num_classes in (2, 3):
+        ours, package = keras.Input((8, 8, 4), name="features"), keras.Input((8, 8, 4), name="features")
+        ours = keras.Model(ours, notebook["output_head"](ours, num_classes))
+        package = keras.Model(package, output_head(package, num_classes))
+        assert describe_layers(ours) == describe_layers(package)

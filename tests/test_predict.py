@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unet_helpers import data, inference, predict, synthetic, train
-from unet_helpers.model import build_unet
+from unet_helpers import data, inference, predict, synthetic, training
+from unet_helpers.model import build_unet, load_model
 
 # name: (height, width) of each input, of every kind the loader reads.
 INPUTS = {
@@ -31,8 +31,8 @@ INPUTS = {
 
 def save_model(path: Path, *, channels: int = 3, num_classes: int = 2) -> Path:
     keras.utils.set_random_seed(0)
-    model = build_unet((32, 32, channels), num_classes=1 if num_classes == 2 else num_classes, base_filters=4)
-    train.compile_unet(model, num_classes=num_classes, jit_compile=False)
+    model = build_unet((32, 32, channels), num_classes=num_classes, base_filters=4)
+    training.compile_unet(model, num_classes=num_classes, jit_compile=False)
     images = np.random.default_rng(0).random((2, 32, 32, channels), dtype=np.float32)
     model.fit(images, np.zeros((2, 32, 32, 1), np.float32), epochs=1, verbose=0)
     model.save(path)
@@ -82,7 +82,7 @@ def test_one_mask_and_one_overlay_per_input_at_its_size(tmp_path, capsys, model_
     out = tmp_path / "out"
     code, stdout, stderr = run_main(capsys, "--model", model_file, "--input", inputs, "--out", out)
     assert code == 0, stderr
-    model = train.load_model(model_file)
+    model = load_model(model_file)
     for name in INPUTS:
         stem = Path(name).stem
         mask = np.asarray(Image.open(out / "masks" / f"{stem}.png"))
@@ -108,7 +108,7 @@ def test_multi_class_masks_hold_class_indices(tmp_path, capsys, three_class_mode
     )
     assert code == 0, stderr
     mask = np.asarray(Image.open(out / "masks" / "rgb.png"))
-    model = train.load_model(three_class_model_file)
+    model = load_model(three_class_model_file)
     np.testing.assert_array_equal(mask, inference.predict_image(model, data.read_image(inputs / "rgb.png")))
     assert set(np.unique(mask)) <= {0, 1, 2} and "class indices 0 to 2" in stdout
     assert [path.name for path in (out / "masks").iterdir()] == ["rgb.png"]
@@ -126,7 +126,7 @@ def test_threshold_tiles_and_overlap_reach_the_prediction(tmp_path, capsys, mode
         capsys, *arguments, "--threshold", "0.3", "--overlap", "0", "--batch-size", "3"
     )
     assert code == 0, stderr
-    model = train.load_model(model_file)
+    model = load_model(model_file)
     probabilities = inference.predict_tiled(model, data.read_image(inputs / "gray.jpg"), overlap=0)
     np.testing.assert_array_equal(
         np.asarray(Image.open(out / "masks" / "gray.png")),

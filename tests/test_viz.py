@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
+from segmentation_cases import ranking_case, threshold_case
 
 from unet_helpers import metrics, viz
 from unet_helpers.errors import UnetTutorialError
@@ -20,10 +21,6 @@ TRUE = np.array([[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]], np.flo
 PROBABILITIES = np.array(
     [[0.5, 0.2, 0.0, 0.0], [0.0, 0.9, 0.8, 0.7], [0.0, 0.6, 0.4, 0.0], [0.0, 0.0, 0.3, 0.0]], np.float32
 )
-
-
-def pixels(boolean_map):
-    return {tuple(int(i) for i in index) for index in np.argwhere(boolean_map)}
 
 
 def images_like(masks, channels=1):
@@ -48,15 +45,7 @@ def one_line_error(function, *args, **kwargs):
     return str(caught.value)
 
 
-# --- numbers ------------------------------------------------------------------------------------------
-
-
-def test_error_maps_land_on_the_hand_counted_pixels():
-    maps = viz.error_maps(TRUE, PROBABILITIES)
-    assert pixels(maps.true_positive) == {(1, 1), (1, 2), (2, 1)}
-    assert pixels(maps.false_positive) == {(1, 3)}  # not (0, 0), whose p is exactly 0.5
-    assert pixels(maps.false_negative) == {(2, 2)}
-    assert not maps.wrong_class.any()
+# --- colours ------------------------------------------------------------------------------------------
 
 
 def test_error_image_colours_false_positives_orange_and_false_negatives_blue():
@@ -71,81 +60,6 @@ def test_error_image_colours_false_positives_orange_and_false_negatives_blue():
     assert set(viz.ERROR_COLORS.values()) <= set(viz.CLASS_COLORS)  # Okabe-Ito
 
 
-def test_error_maps_multi_class_from_softmax():
-    true = np.array([[0, 1, 1], [2, 2, 0]])
-    predicted = np.array([[1, 1, 2], [2, 0, 0]])  # FP (0,0); wrong class (0,2); FN (1,1)
-    softmax = np.eye(3, dtype=np.float32)[predicted] * 0.5 + 0.5 / 3
-    maps = viz.error_maps(true[..., None], softmax, num_classes=3)
-    assert pixels(maps.false_positive) == {(0, 0)}
-    assert pixels(maps.wrong_class) == {(0, 2)}
-    assert pixels(maps.false_negative) == {(1, 1)}
-    assert pixels(maps.true_positive) == {(0, 1), (1, 0)}
-
-
-def ranking_case():
-    """Five 4x4 images whose Dice is counted by hand (binary, masks (N, H, W, 1))."""
-    masks = np.zeros((5, 4, 4, 1), np.float32)
-    predictions = np.zeros_like(masks)
-    masks[[0, 1, 4], 1:3, 1:3] = 1
-    predictions[0, 1:3, 1:3] = 1  # perfect: 1
-    predictions[1, 1, 1:3] = 1  # 2 of 4 found: 2*2 / (2*2 + 0 + 2) = 2/3
-    # image 2: nothing in the truth, nothing predicted: 1 by the metrics' convention
-    predictions[3, 0, 0] = 1  # nothing in the truth, 1 false positive: 0
-    predictions[4, 1:3, 2:4] = 1  # shifted: TP 2, FP 2, FN 2: 4 / 8
-    return masks, predictions, [1.0, 2 / 3, 1.0, 0.0, 0.5]
-
-
-def test_rank_by_dice_orders_best_first_with_hand_counted_scores():
-    masks, predictions, expected = ranking_case()
-    order, scores = viz.rank_by_dice(masks, predictions)
-    np.testing.assert_allclose(scores, expected)
-    assert order.tolist() == [0, 2, 1, 4, 3]  # ties keep the input order
-
-
-def test_confusion_matrix_rows_are_truth_and_an_absent_class_is_a_zero_row_and_column():
-    true = np.array([[0, 0, 1, 1], [2, 2, 0, 1]])
-    predicted = np.array([[0, 1, 1, 1], [2, 0, 0, 2]])
-    expected = [[2, 1, 0, 0], [0, 2, 1, 0], [1, 0, 1, 0], [0, 0, 0, 0]]  # class 3 in neither
-    matrix = viz.confusion_matrix(true, predicted, num_classes=4)
-    assert matrix.dtype == np.int64 and matrix.tolist() == expected
-    softmax = np.eye(4, dtype=np.float32)[predicted] * 0.6 + 0.1
-    assert viz.confusion_matrix(true[None, ..., None], softmax[None], num_classes=4).tolist() == expected
-    ignored = true.copy()
-    ignored[0, 0] = 255  # not a class: left out, as in the metrics
-    assert viz.confusion_matrix(ignored, predicted, num_classes=4).sum() == 7
-
-
-def test_confusion_matrix_binary_uses_p_above_one_half():
-    assert viz.confusion_matrix(TRUE, PROBABILITIES).tolist() == [[11, 1], [1, 3]]
-
-
-def threshold_case():
-    """8x8: object pixels at 0.8 and 0.35 (4 each), background at 0.25 (4) and 0.1 (52)."""
-    mask = np.zeros((8, 8), np.float32)
-    probabilities = np.full((8, 8), 0.1, np.float32)
-    mask[0, :8] = 1
-    probabilities[0, :4], probabilities[0, 4:] = 0.8, 0.35
-    probabilities[1, :4] = 0.25
-    return mask, probabilities
-
-
-def test_dice_against_threshold_peaks_where_only_the_objects_are_above_it():
-    mask, probabilities = threshold_case()
-    thresholds, scores = viz.dice_against_threshold(mask[None, ..., None], probabilities[None, ..., None])
-    assert thresholds.tolist() == list(viz.DEFAULT_THRESHOLDS) and 0.5 in thresholds
-    by_threshold = dict(zip(np.round(thresholds, 2).tolist(), scores.tolist(), strict=True))
-    # Dice = 2 TP / (2 TP + FP + FN); 0.25 is not above 0.25, so that threshold already scores 1.
-    # float32 0.8 is not above the threshold 0.8: compared in float32, as the Keras metric does.
-    expected = {0.05: 16 / 72, 0.2: 16 / 20, 0.25: 1.0, 0.3: 1.0, 0.4: 8 / 12, 0.5: 8 / 12, 0.8: 0.0}
-    for threshold, dice in expected.items():
-        assert by_threshold[threshold] == pytest.approx(dice), threshold
-    assert thresholds[np.argmax(scores)] == pytest.approx(0.25)
-    for threshold in (0.25, 0.8):  # the same numbers as the Keras metric at that threshold
-        metric = metrics.PooledDice(threshold=threshold)
-        metric.update_state(mask[None, ..., None], probabilities[None, ..., None])
-        assert float(metric.result()) == pytest.approx(by_threshold[threshold])
-
-
 def test_colorize_mask_gives_each_class_its_colour():
     rgb = viz.colorize_mask(np.array([[0, 1], [2, 3]])[..., None], num_classes=4)
     assert rgb.shape == (2, 2, 3) and rgb.dtype == np.float32
@@ -156,28 +70,11 @@ def test_colorize_mask_gives_each_class_its_colour():
     np.testing.assert_allclose([handle.get_facecolor()[:3] for handle in handles], expected)
 
 
-@pytest.mark.parametrize(
-    ("mask", "prediction", "num_classes"),
-    [
-        (TRUE, PROBABILITIES, 2),  # (H, W), (H, W)
-        (TRUE[..., None], PROBABILITIES[..., None], 2),  # (H, W, 1), (H, W, 1) sigmoid
-        (TRUE, PROBABILITIES[..., None], 2),
-        (TRUE[..., None], np.stack([1 - PROBABILITIES, PROBABILITIES], axis=-1), 2),  # 2-channel softmax
-        (TRUE[..., None], np.eye(3)[(PROBABILITIES > 0.5).astype(int)], 3),  # softmax (H, W, K)
-    ],
-)
-def test_class_maps_accepts_every_documented_shape(mask, prediction, num_classes):
-    true, predicted = viz.class_maps(mask, prediction, num_classes=num_classes)
-    assert true.shape == predicted.shape == (4, 4)
-    assert predicted.tolist() == (PROBABILITIES > 0.5).astype(int).tolist()
-
-
 # --- mistakes -------------------------------------------------------------------------------------------
 
 
 def test_mismatched_inputs_raise_one_line():
     images, masks = images_like(np.zeros((2, 4, 4))), np.zeros((2, 4, 4))
-    assert "predicted_mask" in one_line_error(viz.class_maps, TRUE, np.zeros((5, 5)))
     assert "2 images, 2 masks, 3 predictions" in one_line_error(
         viz.show_predictions, images, masks, np.zeros((3, 4, 4)), title="t"
     )
@@ -185,8 +82,6 @@ def test_mismatched_inputs_raise_one_line():
         viz.show_predictions, images, np.zeros((2, 5, 5)), np.zeros((2, 5, 5)), title="t"
     )
     assert "np.newaxis" in one_line_error(viz.show_errors, images[0], masks[0], masks[0])
-    assert "sigmoid" in one_line_error(viz.dice_against_threshold, masks, np.full((2, 4, 4, 2), 0.5))
-    assert "logits" in one_line_error(viz.dice_against_threshold, masks, np.full((2, 4, 4), 3.0))
     assert "softmax" in one_line_error(
         viz.show_probabilities, images[0], np.full((4, 4, 2), 0.5), class_names=THREE
     )
@@ -283,7 +178,9 @@ def test_show_probabilities_has_a_labelled_colour_bar_per_class():
 
 def test_plot_dice_against_threshold_marks_one_half_and_the_best():
     mask, probabilities = threshold_case()
-    figure = viz.plot_dice_against_threshold(*viz.dice_against_threshold(mask, probabilities), title="Curve")
+    figure = viz.plot_dice_against_threshold(
+        *metrics.dice_against_threshold(mask, probabilities), title="Curve"
+    )
     assert_figure(figure, "Curve")
     axes = figure.axes[0]
     assert axes.get_xlabel().startswith("threshold") and axes.get_ylabel() == "pooled Dice"
@@ -616,3 +513,85 @@ def test_plot_grouped_scores_puts_each_value_on_its_bar():
         viz.plot_grouped_scores, {"Dice": {"a": 1.0}, "F1": {"b": 1.0}}, title="x"
     )
     assert "at least one" in one_line_error(viz.plot_grouped_scores, {}, title="x")
+
+
+def test_plot_scores_per_class_puts_each_value_on_its_bar_and_dashes_the_foreground_means():
+    per_class = {"IoU": [0.9, 0.6, 0.3], "Dice": [0.95, 0.75, 0.46]}
+    figure = viz.plot_scores_per_class(
+        per_class, class_names=THREE, foreground={"IoU": 0.45}, title="Per class", ylabel="on validation"
+    )
+    assert_figure(figure, "Per class")
+    (axes,) = figure.axes
+    heights = [patch.get_height() for patch in axes.patches]
+    assert heights == pytest.approx([0.9, 0.6, 0.3, 0.95, 0.75, 0.46])  # score by score, classes in order
+    assert [text.get_text() for text in axes.texts] == ["0.90", "0.60", "0.30", "0.95", "0.75", "0.46"]
+    assert [label.get_text() for label in axes.get_xticklabels()] == list(THREE)
+    (mean_line,) = axes.lines
+    assert mean_line.get_ydata()[0] == 0.45 and mean_line.get_linestyle() == "--"
+    assert legend_texts(figure) == ["IoU", "foreground mean IoU 0.45", "Dice"]
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("class", "on validation")
+    assert "one value per class" in one_line_error(
+        viz.plot_scores_per_class, {"IoU": [0.5]}, class_names=THREE, title="x"
+    )
+
+
+def test_learning_curves_figure_has_titles_labels_and_legends():
+    history = {"epoch": [0, 1, 2], "loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 0.8]}
+    history |= {"dice": [0.2, 0.4, 0.5], "val_dice": [0.3, 0.5, 0.45]}
+    figure = viz.plot_learning_curves(history, title="Run A")
+    assert figure.get_suptitle() == "Run A"
+    for axes in figure.axes:
+        assert axes.get_title() and axes.get_xlabel() == "epoch" and axes.get_ylabel()
+        assert axes.get_legend() is not None
+    labels = [text.get_text() for text in figure.axes[1].get_legend().get_texts()]
+    assert "best: 0.500 (epoch 2)" in labels
+
+
+def test_draw_unet_draws_one_box_per_stage_with_the_models_own_shapes():
+    from unet_helpers.model import build_unet
+
+    model = build_unet((32, 32, 3), base_filters=4, depth=2)
+    figure = viz.draw_unet(model, title="The U")
+    assert_figure(figure, "The U")
+    (axes,) = figure.axes
+    boxes = [text.get_text() for text in axes.texts if text.get_text()]
+    assert boxes == [
+        "input\n3 channels\n32x32",
+        "bottleneck\n16 filters\n8x8",
+        "output\n1 channel\n32x32",
+        "enc1\n4 filters\n32x32",
+        "dec1\n4 filters\n32x32",
+        "enc2\n8 filters\n16x16",
+        "dec2\n8 filters\n16x16",
+    ]
+    assert len(axes.patches) == 7
+    arrows = [text for text in axes.texts if not text.get_text()]
+    assert len(arrows) == 2 + 3 * 2  # in, head; a pooling, an up-convolution and a skip per level
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend[2] == "2x2 max-pooling (halves the size)" and legend[-1] == "1x1 convolution + sigmoid"
+    assert "'*_pool'" in one_line_error(viz.draw_unet, keras_dense_model(), title="x")
+
+
+def keras_dense_model():
+    import keras
+
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(1)(inputs))
+
+
+def test_show_receptive_fields_has_a_panel_per_pixel_titled_with_the_fields_size():
+    first, second = np.zeros((16, 16), bool), np.zeros((16, 16), bool)
+    first[2:10, 3:9] = True  # 8 rows, 6 columns
+    second[4:16, 4:16] = True
+    figure = viz.show_receptive_fields({(5, 6): first, (9, 9): second}, title="Fields")
+    assert_figure(figure, "Fields")
+    assert [axes.get_title() for axes in figure.axes] == [
+        "Output pixel (5, 6): 8x6 input pixels",
+        "Output pixel (9, 9): 12x12 input pixels",
+    ]
+    np.testing.assert_array_equal(figure.axes[0].get_images()[0].get_array(), first)
+    (marker,) = figure.axes[0].get_lines()
+    assert (marker.get_xdata()[0], marker.get_ydata()[0]) == (6, 5)  # x is the column
+    assert figure.axes[1].get_xlabel() == "input column (pixels)"
+    assert legend_texts(figure) == ["input pixels that can change the output pixel", "the output pixel"]
+    assert "2-D boolean map" in one_line_error(viz.show_receptive_fields, {(0, 0): first[0]}, title="x")

@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from unet_helpers.errors import ArgumentParser, UnetTutorialError
+from unet_helpers.cli import ArgumentParser
+from unet_helpers.errors import UnetTutorialError
 
 
 @dataclass(frozen=True)

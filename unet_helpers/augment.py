@@ -29,8 +29,8 @@ Entry points:
   in ``Dataset.map``.
 - :func:`augment_dataset`: adds a seed stream to a dataset of batches and maps :func:`augment_batch`
   over it, with new draws every epoch.
-- :class:`RandomAugment`: a Keras layer over :func:`augment_batch` for the accelerator (a custom
-  ``train_step`` or a preprocessing model); it augments in training and passes data through otherwise.
+- ``unet_helpers.augment_layer.RandomAugment``: a Keras layer over :func:`augment_batch` for the
+  accelerator (a custom ``train_step`` or a preprocessing model).
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import functools
 import math
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -53,20 +52,7 @@ PHOTOMETRIC = ("blur", "brightness", "contrast", "gamma", "noise")
 _STREAMS = {
     name: index
     for index, name in enumerate(
-        (
-            "flip",
-            "rotate90",
-            "rotate",
-            "zoom",
-            "translate",
-            "elastic",
-            "blur",
-            "brightness",
-            "contrast",
-            "gamma",
-            "noise_std",
-            "noise",
-        )
+        (*GEOMETRIC, "blur", "brightness", "contrast", "gamma", "noise_std", "noise")
     )
 }
 
@@ -604,53 +590,3 @@ def augment_dataset(
     return tf.data.Dataset.zip(dataset, seeds).map(
         augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-
-
-class RandomAugment(keras.layers.Layer):
-    """:func:`augment_batch` as a Keras layer, to augment on the accelerator.
-
-    ``images, masks = layer(images, masks, training=True)`` augments (a new draw on every call, from
-    ``seed``); with ``training`` false or unset it returns its inputs. Use it where a CPU ``tf.data``
-    pipeline cannot keep a GPU busy: in a custom ``train_step``, which Keras compiles (with XLA on a
-    GPU) and runs on the accelerator, so that ``predict`` and ``evaluate`` see unaugmented data::
-
-        class AugmentingModel(keras.Model):
-            def __init__(self, augment, **kwargs):
-                super().__init__(**kwargs)
-                self.augment = augment
-
-            def train_step(self, data):
-                return super().train_step(self.augment(*data, training=True))
-
-        model = AugmentingModel(RandomAugment(seed=0), inputs=unet.inputs, outputs=unet.outputs)
-
-    or as a preprocessing model with two inputs, ``keras.Model([images, masks], layer(images, masks))``.
-    Under XLA the random numbers come from XLA's generator: the same seed then gives other (equally
-    random) draws than :func:`augment_batch` on the CPU.
-
-    Args:
-        options: the transforms, as for :func:`augment_batch`.
-        seed: an integer for reproducible draws, or ``None`` for a random start.
-    """
-
-    def __init__(self, options: AugmentOptions = AugmentOptions(), seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.options = options
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, masks, training=None):
-        if not training:
-            return images, masks
-        seed = tf.cast(self.seed_generator.next(), tf.int64)
-        return augment_batch(images, masks, seed=seed, options=self.options)
-
-    def compute_output_shape(self, images_shape, masks_shape):
-        return images_shape, masks_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "options": dataclasses.asdict(self.options), "seed": self.seed}
-
-    @classmethod
-    def from_config(cls, config: dict) -> RandomAugment:
-        return cls(**{**config, "options": AugmentOptions(**config["options"])})

@@ -19,6 +19,7 @@ import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from unet_helpers import devices
 from unet_helpers.errors import UnetTutorialError
 
 PROFILE_VARIABLE = "UNET_PROFILE"
@@ -91,9 +92,7 @@ def _ci_is_set() -> bool:
 
 def gpu_is_visible() -> bool:
     """Whether TensorFlow sees at least one GPU (imports TensorFlow, which takes a few seconds)."""
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
+    return bool(devices.gpus())
 
 
 def resolve_profile_name() -> tuple[str, str]:

@@ -1,9 +1,4 @@
-"""The one exception type the package raises for mistakes a user can fix, and the command lines' parser
-with its numeric argument types (one-line messages, exit code 2)."""
-
-import argparse
-from collections.abc import Callable
-from typing import Any
+"""The package's exceptions for what a user can fix or do: a mistake, or training stopped by Ctrl-C."""
 
 
 class UnetTutorialError(Exception):
@@ -18,39 +13,5 @@ class UnetTutorialError(Exception):
         return [f"{type(self).__name__}: {self}"]
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse for the package's command lines: a wrong argument prints one line and exits with 2."""
-
-    def error(self, message: str) -> None:  # one line instead of argparse's usage block
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def number_argument(text: str, convert: type, kind: str, fits: Callable[[Any], bool], rule: str) -> Any:
-    """Parse a numeric option for argparse; one-line messages for a non-number or a value out of range."""
-    try:
-        value = convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
-    if not fits(value):
-        raise argparse.ArgumentTypeError(f"{value} is not {rule}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """An argparse ``type``: a whole number of 1 or more."""
-    return number_argument(text, int, "a whole number", lambda value: value >= 1, "1 or more")
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse ``type``: a whole number of 0 or more."""
-    return number_argument(text, int, "a whole number", lambda value: value >= 0, "0 or more")
-
-
-def positive_float(text: str) -> float:
-    """An argparse ``type``: a number above 0."""
-    return number_argument(text, float, "a number", lambda value: value > 0, "above 0")
-
-
-def fraction(text: str) -> float:
-    """An argparse ``type``: a number between 0 and 1, both excluded."""
-    return number_argument(text, float, "a number", lambda value: 0 < value < 1, "between 0 and 1")
+class TrainingInterrupted(UnetTutorialError):
+    """Training was stopped by Ctrl-C; the message says what is saved and how to resume."""

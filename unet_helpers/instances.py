@@ -8,7 +8,7 @@ background, 1..N one number per nucleus) keep them apart, and training takes two
 
 1. a target in which touching nuclei are separable: :func:`separate_touching` puts a 1-pixel background
    line wherever two nuclei touch, so that every 8-connected component of the target lies within one
-   nucleus, and a prediction of it can be counted nucleus by nucleus (``metrics.match_instances``);
+   nucleus, and a prediction of it can be counted nucleus by nucleus (``instance_metrics.match_instances``);
 2. a reason for the network to get those lines right. They are a handful of pixels among thousands, so
    the plain cross-entropy hardly notices them; the paper's weight map (:func:`border_weights`) makes a
    background pixel between two close nuclei weigh up to ``w0`` (10) more than other background pixels.
@@ -261,7 +261,7 @@ def merged_objects(
 ) -> np.ndarray:
     """The predicted objects that merge nuclei: each holds more than ``min_share`` of two or more of them.
 
-    The objects are the 8-connected components of the predicted mask, as ``metrics.match_instances``
+    The objects are the 8-connected components of the predicted mask, as ``instance_metrics.match_instances``
     counts them. An object that holds most of two nuclei matches at most one of them (IoU >= 0.5 with
     neither, usually), so each merge costs at least one nucleus in the instance counts, while the pixel
     Dice can stay high: every pixel of both nuclei is "found".

@@ -60,7 +60,8 @@ def _check_channels(y_pred: Any, *, binary: bool) -> None:
     if binary and channels != 1:
         raise UnetTutorialError(
             f"binary losses expect a 1-channel sigmoid output, got {channels} channels: for "
-            f"{channels}-class masks use segmentation_loss({channels}), or build_unet(num_classes=1)."
+            f"{channels}-class masks use segmentation_loss({channels}); for binary masks, "
+            "build_unet(num_classes=2)."
         )
     if not binary and channels == 1:
         raise UnetTutorialError(
@@ -301,8 +302,8 @@ def segmentation_loss(num_classes: int) -> keras.losses.Loss:
 
     Args:
         num_classes: classes in the data (background included): 2 for binary masks, which the model
-            predicts with one sigmoid channel (``build_unet(num_classes=1)``); 3 or more for a model with
-            one softmax channel per class (``build_unet(num_classes=num_classes)``).
+            predicts with one sigmoid channel; 3 or more for a model with one softmax channel per class
+            (``build_unet(num_classes=num_classes)`` builds the right one).
 
     Returns:
         :func:`bce_dice_loss` for 2 classes, :func:`cce_dice_loss` for more; Dice per image, smoothed by 1.

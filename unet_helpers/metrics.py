@@ -23,12 +23,12 @@ returns 0. Pooled over a whole set, that only happens when the set holds no obje
 Pooled is not per image: a set of one large and one small object scores close to the large object's Dice.
 ``dice_score(..., per_image=True)`` gives each image's own score.
 
-**Objects, not pixels.** A pixel score does not say whether two touching nuclei came out as one blob.
-:func:`match_instances` counts objects: each predicted object (an 8-connected component of a predicted
-mask, or a label of a label image) is matched to at most one true instance, and the other way round, when
-their IoU is at least 0.5; matches are true positives, unmatched predictions false positives, unmatched
-true instances false negatives. :func:`instance_scores` sums these counts over a set of images, then
-gives precision, recall and F1.
+**Where, not only how much.** The same rule, pixel by pixel and image by image, gives the numbers that
+:mod:`unet_helpers.viz` draws: :func:`class_maps` (each pixel's true and predicted class),
+:func:`error_maps` (true positives, false positives, false negatives, wrong classes), :func:`rank_by_dice`
+(images by their own Dice), :func:`dice_against_threshold` (a binary model's pooled Dice when class 1 is
+``p > threshold``) and :func:`confusion_matrix` (pixel counts of each true and predicted class). Objects
+rather than pixels are counted in :mod:`unet_helpers.instance_metrics`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import cv2
 import keras
 import numpy as np
 from keras import ops
@@ -129,8 +128,8 @@ class PooledOverlap(keras.metrics.Metric):
         if channels not in (1, self.num_classes) or (channels == 1 and self.num_classes > 2):
             raise UnetTutorialError(
                 f"predictions with {channels} channels do not fit num_classes={self.num_classes}: binary "
-                "data needs a 1-channel sigmoid model (build_unet(num_classes=1)), K classes a K-channel "
-                "softmax (build_unet(num_classes=K))."
+                "data needs a 1-channel sigmoid model, K classes a K-channel softmax: "
+                "build_unet(num_classes=K) builds the right one (K=2 for binary)."
             )
         if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
             y_true = ops.squeeze(y_true, axis=-1)
@@ -361,129 +360,154 @@ def iou_score(
     )
 
 
-class InstanceCounts(NamedTuple):
-    """Objects counted by :func:`match_instances`: matched, predicted but unmatched, true but unmatched."""
-
-    true_positives: int
-    false_positives: int
-    false_negatives: int
+# Thresholds that dice_against_threshold tries by default: 0.05, 0.10, ..., 0.95.
+DEFAULT_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))
 
 
-class InstanceScores(NamedTuple):
-    """Object precision, recall and F1, and the counts they come from (:func:`instance_scores`)."""
-
-    precision: float
-    recall: float
-    f1: float
-    counts: InstanceCounts
-
-
-def _instance_labels(array: Any, role: str) -> np.ndarray:
-    """One image's objects as int64 (H, W) labels, 0 = background.
-
-    Probabilities (fractions) become a mask by ``p > 0.5``, as the pixel metrics decide; a 0/1 mask's
-    objects are its 8-connected components; whole numbers above 1 are labels, one object per number.
-    """
-    array = drop_channel(np.asarray(array))
-    if array.ndim != 2:
-        raise UnetTutorialError(
-            f"{role} has shape {array.shape}: pass one image, (H, W) or (H, W, 1), per true instance image."
-        )
-    if array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
-        array = array > 0.5
-    if array.size and array.min() < 0:
-        raise UnetTutorialError(f"{role} holds negative values: labels are 0 (background) and 1..N.")
-    if array.dtype == bool or (array.size and array.max() <= 1):
-        return cv2.connectedComponents(array.astype(np.uint8), connectivity=8)[1].astype(np.int64)
-    return array.astype(np.int64)
-
-
-def match_instances(true_instances: Any, predicted: Any, *, iou_threshold: float = 0.5) -> InstanceCounts:
-    """Count the true instances of one image that a prediction finds, one to one.
-
-    A predicted object and a true instance match when their IoU (shared pixels / pixels of either) is at
-    least ``iou_threshold``; each object matches at most once, pairs taken in order of descending IoU (at
-    equal IoU, lower true label first, then lower predicted label). Above 0.5 the matching is unique:
-    IoU > 0.5 means the two share more than half of each one's pixels, and no other object, disjoint from
-    the first, can share more than half too. At exactly 0.5 one object can reach two: a prediction that
-    merges two equal nuclei has IoU 0.5 with each, matches one, and the other counts as missed.
+def check_probabilities(probabilities: Any) -> np.ndarray:
+    """``probabilities`` as float32, or a one-line error if a value lies outside [0, 1] (logits, say).
 
     Args:
-        true_instances: (H, W) or (H, W, 1) labels, 0 = background, 1..N one number per instance.
-        predicted: the same shape: a 0/1 (or bool) mask, whose 8-connected components are the objects;
-            sigmoid probabilities (fractions; object where ``p > 0.5``); or a label image (whole numbers,
-            one object per number; a label image whose only label is 1 is read as a mask).
-        iou_threshold: the IoU a match needs, in (0, 1]; 0.5 is the usual choice.
+        probabilities: a model's sigmoid or softmax output, any shape.
 
     Returns:
-        :class:`InstanceCounts` ``(true_positives, false_positives, false_negatives)``.
+        The same values as a float32 array of the same shape.
+    """
+    probabilities = np.asarray(probabilities, np.float32)
+    low, high = probabilities.min(initial=0), probabilities.max(initial=0)
+    if low < 0 or high > 1 + 1e-6:
+        raise UnetTutorialError(
+            f"probabilities range from {low:.3g} to {high:.3g}: pass the model's output after its sigmoid or "
+            "softmax (values in [0, 1]), not logits."
+        )
+    return probabilities
+
+
+def class_maps(masks: Any, predictions: Any, *, num_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The true and the predicted class of every pixel, by the rule above (``p > 0.5``, or the argmax).
+
+    Args:
+        masks: class indices, (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1).
+        predictions: class indices of the same shape; for binary data sigmoid probabilities in [0, 1] of
+            the same shape; or softmax probabilities with ``num_classes`` channels, (..., K).
+        num_classes: classes including the background (2 for binary masks).
+
+    Returns:
+        Two int64 arrays (true classes, predicted classes), both shaped like ``masks`` without its channel;
+        predicted classes lie in 0..num_classes-1, true ones are the masks' values as they are.
 
     Raises:
-        UnetTutorialError: shapes that differ, or a threshold out of range.
+        UnetTutorialError: shapes that do not fit, or fractional multi-class predictions.
     """
-    if not 0 < iou_threshold <= 1:
-        raise UnetTutorialError(f"iou_threshold={iou_threshold}: give a number in (0, 1], usually 0.5.")
-    true = _instance_labels(true_instances, "true_instances")
-    found = _instance_labels(predicted, "predicted")
-    if true.shape != found.shape:
-        raise UnetTutorialError(
-            f"true_instances {np.shape(true_instances)} and predicted {np.shape(predicted)} differ in size."
-        )
-    true_ids, true_index, true_areas = np.unique(true, return_inverse=True, return_counts=True)
-    found_ids, found_index, found_areas = np.unique(found, return_inverse=True, return_counts=True)
-    # Shared pixels of every (true, predicted) pair, background (id 0, always first if present) included.
-    pairs = true_index.ravel() * found_ids.size + found_index.ravel()
-    shared = np.bincount(pairs, minlength=true_ids.size * found_ids.size).reshape(true_ids.size, -1)
-    union = true_areas[:, None] + found_areas[None, :] - shared
-    iou = np.where(shared > 0, shared / np.maximum(union, 1), 0.0)
-    iou[true_ids == 0, :] = 0.0  # background is no object
-    iou[:, found_ids == 0] = 0.0
-    matched_true, matched_found = set(), set()
-    rows, columns = np.nonzero(iou >= iou_threshold)
-    for row, column in sorted(zip(rows, columns, strict=True), key=lambda rc: (-iou[rc], rc[0], rc[1])):
-        if row not in matched_true and column not in matched_found:
-            matched_true.add(row)
-            matched_found.add(column)
-    true_count, found_count = int(np.count_nonzero(true_ids)), int(np.count_nonzero(found_ids))
-    matches = len(matched_true)
-    return InstanceCounts(matches, found_count - matches, true_count - matches)
+    num_classes = check_num_classes(num_classes)
+    true, predicted = class_arrays(masks, predictions, num_classes)
+    shape = drop_channel(np.asarray(masks)).shape
+    return true.reshape(shape), predicted.reshape(shape)
 
 
-def instance_scores(true_instances: Any, predicted: Any, *, iou_threshold: float = 0.5) -> InstanceScores:
-    """Object-level precision, recall and F1 over a set of images, from counts pooled over all of them.
+class ErrorMaps(NamedTuple):
+    """Boolean maps shaped like the mask without its channel; pixels whose truth is no class are in none."""
 
-    The counts of :func:`match_instances` are summed over the images first, so every nucleus counts
-    once, whichever image it is in. Then ``precision = TP / (TP + FP)`` (the share of predicted objects
-    that are nuclei), ``recall = TP / (TP + FN)`` (the share of nuclei found) and ``F1 = 2 TP / (2 TP +
-    FP + FN)``. A ratio with nothing to count (0 / 0) is 1: no predicted object means no false claim
-    (precision 1), no true instance means nothing missed (recall 1), neither means F1 1 (nothing to find,
-    nothing found, as for the pixel scores).
+    true_positive: np.ndarray  # an object pixel given its true class
+    false_positive: np.ndarray  # background predicted as an object
+    false_negative: np.ndarray  # an object predicted as background
+    wrong_class: np.ndarray  # an object given another foreground class (multi-class data only)
+
+
+def error_maps(mask: Any, prediction: Any, *, num_classes: int = 2) -> ErrorMaps:
+    """Where a prediction is right and where it is wrong, pixel by pixel.
 
     Args:
-        true_instances: (N, H, W) or (N, H, W, 1) labels, or a list of (H, W) label images (sizes may
-            differ).
-        predicted: the predictions in the same layout, each as :func:`match_instances` takes it (a 0/1
-            mask, probabilities, or labels), e.g. a model's (N, H, W, 1) sigmoid output.
-        iou_threshold: as for :func:`match_instances`.
+        mask: class indices, (H, W) or (H, W, 1) (a batch (B, H, W[, 1]) works too).
+        prediction: as for :func:`class_maps`.
+        num_classes: classes including the background (2 for binary masks).
 
     Returns:
-        :class:`InstanceScores` ``(precision, recall, f1, counts)``.
+        :class:`ErrorMaps` of boolean arrays shaped like ``mask`` without its channel, e.g. (H, W); every
+        object or background pixel is in at most one map; for binary data ``wrong_class`` is all False.
     """
-    if len(true_instances) != len(predicted):
-        raise UnetTutorialError(
-            f"{len(true_instances)} true label images but {len(predicted)} predictions: give one each."
-        )
-    counts = np.zeros(3, np.int64)
-    for true, found in zip(true_instances, predicted, strict=True):
-        counts += match_instances(true, found, iou_threshold=iou_threshold)
-    true_positives, false_positives, false_negatives = (int(count) for count in counts)
-
-    def ratio(numerator: int, denominator: int) -> float:
-        return numerator / denominator if denominator else 1.0
-
-    return InstanceScores(
-        precision=ratio(true_positives, true_positives + false_positives),
-        recall=ratio(true_positives, true_positives + false_negatives),
-        f1=ratio(2 * true_positives, 2 * true_positives + false_positives + false_negatives),
-        counts=InstanceCounts(true_positives, false_positives, false_negatives),
+    true, predicted = class_maps(mask, prediction, num_classes=num_classes)
+    valid = (true >= 0) & (true < num_classes)  # other values are ignored, as in the metrics
+    true_object = valid & (true > 0)
+    return ErrorMaps(
+        true_positive=true_object & (predicted == true),
+        false_positive=valid & (true == 0) & (predicted > 0),
+        false_negative=true_object & (predicted == 0),
+        wrong_class=true_object & (predicted > 0) & (predicted != true),
     )
+
+
+class DiceRanking(NamedTuple):
+    """Images ranked by their own Dice."""
+
+    order: np.ndarray  # int64 (N,): image indices, best Dice first; ties keep the input order
+    scores: np.ndarray  # float64 (N,): each image's Dice in the input order, so scores[order] is descending
+
+
+def rank_by_dice(masks: Any, predictions: Any, *, num_classes: int = 2) -> DiceRanking:
+    """Rank images by their own Dice, best first.
+
+    Each image's Dice is ``dice_score(per_image=True)``'s: an image with no object in the truth and none
+    predicted scores 1, one with no object but a false positive scores 0.
+
+    Args:
+        masks: N masks, (N, H, W) or (N, H, W, 1) class indices (or a list of (H, W[, 1]) masks).
+        predictions: N predictions, as for :func:`class_maps`.
+        num_classes: classes including the background (2 for binary masks).
+
+    Returns:
+        :class:`DiceRanking` ``(order, scores)``, both of shape (N,); scores in [0, 1].
+    """
+    scores = dice_score(np.asarray(masks), np.asarray(predictions), num_classes=num_classes, per_image=True)
+    return DiceRanking(order=np.argsort(-scores, kind="stable"), scores=scores)
+
+
+def dice_against_threshold(
+    masks: Any, probabilities: Any, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled Dice of a binary model when class 1 is ``p > threshold``, for each threshold.
+
+    Args:
+        masks: 0/1 masks, (H, W[, 1]) or (N, H, W[, 1]).
+        probabilities: the sigmoid output in [0, 1], the masks' shape (with or without the channel).
+        thresholds: the thresholds tried, in [0, 1]; the metrics use 0.5.
+
+    Returns:
+        (thresholds, scores): two float64 arrays of shape (T,), the Dice pooled over all pixels, in [0, 1].
+
+    Raises:
+        UnetTutorialError: shapes that do not fit (e.g. a multi-class softmax), logits, bad thresholds.
+    """
+    masks, probabilities = np.asarray(masks), check_probabilities(probabilities)
+    if drop_channel(probabilities).shape != drop_channel(masks).shape:
+        raise UnetTutorialError(
+            f"probabilities has shape {probabilities.shape}, masks {masks.shape}: pass a binary model's "
+            "1-channel sigmoid output for these masks (multi-class models have no threshold)."
+        )
+    thresholds = np.asarray(thresholds, np.float64)
+    if thresholds.ndim != 1 or not thresholds.size or thresholds.min() < 0 or thresholds.max() > 1:
+        raise UnetTutorialError(f"thresholds={thresholds}: pass one or more numbers in [0, 1].")
+    # Compared in float32, as the Keras metric compares in the prediction's dtype: 0.8 is not above 0.8.
+    cuts = ((probabilities > np.float32(threshold)).astype(np.uint8) for threshold in thresholds)
+    scores = [dice_score(masks, cut) for cut in cuts]
+    return thresholds, np.array(scores, np.float64)
+
+
+def confusion_matrix(masks: Any, predictions: Any, *, num_classes: int = 2) -> np.ndarray:
+    """Pixel counts of each (true class, predicted class) pair, over all pixels of all images.
+
+    Args:
+        masks: class indices, (H, W[, 1]) or (N, H, W[, 1]); pixels whose value is no class are left out.
+        predictions: as for :func:`class_maps`.
+        num_classes: classes including the background (2 for binary masks).
+
+    Returns:
+        int64 (K, K), K = num_classes, counts >= 0: rows are the true class, columns the predicted class.
+    """
+    true, predicted = class_maps(masks, predictions, num_classes=num_classes)
+    if predicted.min(initial=0) < 0 or predicted.max(initial=0) >= num_classes:
+        raise UnetTutorialError(f"predictions hold classes outside 0..{num_classes - 1}: check num_classes.")
+    valid = (true >= 0) & (true < num_classes)
+    # np.bincount is all it takes; tf.math.confusion_matrix gives the same (K, K) but wants tensors.
+    pairs = num_classes * true[valid] + predicted[valid]
+    return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)

@@ -19,12 +19,17 @@ in the encoder, 512 in the bottleneck, transposed convolutions in the decoder an
 
 from __future__ import annotations
 
+import json
+import zipfile
 from numbers import Integral
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import keras
 from keras import layers
 
+from unet_helpers import losses, metrics  # noqa: F401  (importing them registers their classes with Keras)
+from unet_helpers.devices import dtype_policy
 from unet_helpers.errors import UnetTutorialError
 
 Upsampling = Literal["transpose", "resize"]
@@ -126,19 +131,35 @@ def decoder_block(
     return double_conv(x, filters, name=name, batch_norm=batch_norm)
 
 
-def output_head(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
-    """A 1x1 convolution to ``num_classes`` channels (``head_conv``), then the activation (``output``).
+def output_channels(num_classes: int) -> int:
+    """The output channels of a UNet for ``num_classes`` classes, background included.
 
-    One class gets a sigmoid: the probability that a pixel is foreground. More classes get a softmax
-    over the channels: per pixel, probabilities that sum to 1. The activation is its own layer with
-    ``dtype="float32"``, so the probabilities (and the loss computed from them) stay float32 when a
-    mixed-precision policy computes everything else in float16.
+    Two classes (binary masks: background and object) need one channel, the object's probability
+    through a sigmoid; three or more classes get one softmax channel each. This is the one place that
+    turns a number of classes into channels; :func:`num_classes_of` goes back.
+    """
+    return 1 if num_classes == 2 else num_classes
+
+
+def num_classes_of(model: keras.Model) -> int:
+    """The classes a UNet predicts, background included: 2 for one sigmoid channel, else its channels."""
+    channels = model.output_shape[-1]
+    return 2 if channels == 1 else channels
+
+
+def output_head(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
+    """A 1x1 convolution (``head_conv``) to :func:`output_channels`, then the activation (``output``).
+
+    Two classes get one channel and a sigmoid: the probability that a pixel is the object. More classes
+    get a softmax over one channel per class: per pixel, probabilities that sum to 1. The activation is
+    its own layer with ``dtype="float32"``, so the probabilities (and the loss computed from them) stay
+    float32 when a mixed-precision policy computes everything else in float16.
 
     Returns:
-        Probabilities in [0, 1], float32, shape ``(batch, height, width, num_classes)``.
+        Probabilities in [0, 1], float32, shape ``(batch, height, width, output_channels(num_classes))``.
     """
-    x = layers.Conv2D(num_classes, 1, padding="same", name="head_conv")(x)
-    activation = "sigmoid" if num_classes == 1 else "softmax"
+    x = layers.Conv2D(output_channels(num_classes), 1, padding="same", name="head_conv")(x)
+    activation = "sigmoid" if num_classes == 2 else "softmax"
     return layers.Activation(activation, dtype="float32", name="output")(x)
 
 
@@ -165,7 +186,11 @@ def _check_arguments(
     dropout: float,
     upsampling: str,
 ) -> None:
-    for argument, value in (("num_classes", num_classes), ("base_filters", base_filters), ("depth", depth)):
+    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 2:
+        raise UnetTutorialError(
+            f"num_classes={num_classes!r}: count the classes, background included (2 for binary masks)."
+        )
+    for argument, value in (("base_filters", base_filters), ("depth", depth)):
         if not isinstance(value, Integral) or value < 1:
             raise UnetTutorialError(f"{argument}={value!r}: use a whole number of 1 or more.")
     if not 0 <= dropout < 1:
@@ -187,7 +212,7 @@ def _check_arguments(
 
 def build_unet(
     input_shape: tuple[int | None, int | None, int] = (128, 128, 3),
-    num_classes: int = 1,
+    num_classes: int = 2,
     base_filters: int = 64,
     depth: int = 3,
     *,
@@ -202,8 +227,9 @@ def build_unet(
             by ``2**depth`` (each pooling halves them). Either may be ``None``: the network is fully
             convolutional, so it then accepts any height or width at call time, as long as that size
             is divisible by ``2**depth`` too (otherwise a concatenation fails on mismatched sizes).
-        num_classes: output channels. 1: a sigmoid, the foreground probability of each pixel (binary
-            masks). More: a softmax over the channels, one probability per class and pixel.
+        num_classes: classes in the masks, background included. 2 (binary masks): one sigmoid
+            channel, the object's probability at each pixel. K > 2: K softmax channels, one
+            probability per class and pixel (see :func:`output_channels`).
         base_filters: the width, filters of the first encoder level; each level below doubles it
             (64: 64, 128, 256, then 512 in the bottleneck).
         depth: encoder levels, that is poolings; the bottleneck works at ``1 / 2**depth`` of the
@@ -215,7 +241,8 @@ def build_unet(
 
     Returns:
         An uncompiled ``keras.Model`` named ``"unet"``: float images ``(batch, height, width,
-        channels)`` in, float32 probabilities in [0, 1] ``(batch, height, width, num_classes)`` out.
+        channels)`` in, float32 probabilities in [0, 1] ``(batch, height, width,
+        output_channels(num_classes))`` out.
 
     Raises:
         UnetTutorialError: an argument is out of range, or a size is not divisible by ``2**depth``
@@ -240,6 +267,38 @@ def build_unet(
         )
     outputs = output_head(x, num_classes)
     return keras.Model(inputs, outputs, name="unet")
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a model that a run saved (``OUT/best.keras``), with the series' loss, metrics and optimizer.
+
+    A model trained with mixed precision is loaded under its policy: Keras would otherwise give it a
+    plain optimizer, skip the saved optimizer state and warn.
+
+    Raises:
+        UnetTutorialError: the file does not exist or is no Keras model.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UnetTutorialError(
+            f"'{path}' does not exist: pass the best.keras of a training run's output folder."
+        )
+    try:
+        with dtype_policy(_saved_dtype_policy(path)):
+            return keras.models.load_model(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise UnetTutorialError(f"cannot read '{path}' as a Keras model ({error}).") from None
+
+
+def _saved_dtype_policy(path: Path) -> str:
+    """``"mixed_float16"`` or ``"mixed_bfloat16"`` if a layer of the saved model uses it, or ``"float32"``."""
+    with zipfile.ZipFile(path) as archive:
+        layers_config = json.loads(archive.read("config.json"))["config"].get("layers", [])
+    policies = {str(layer.get("config", {}).get("dtype")) for layer in layers_config}
+    return next(
+        (name for name in ("mixed_float16", "mixed_bfloat16") if any(name in policy for policy in policies)),
+        "float32",
+    )
 
 
 def block_name(layer_name: str) -> str:

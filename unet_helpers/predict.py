@@ -47,15 +47,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unet_helpers import train
-from unet_helpers.errors import (
-    ArgumentParser,
-    UnetTutorialError,
-    fraction,
-    non_negative_int,
-    positive_float,
-    positive_int,
-)
+from unet_helpers.cli import ArgumentParser, fraction, non_negative_int, positive_float, positive_int
+from unet_helpers.errors import UnetTutorialError
 
 if TYPE_CHECKING:
     import keras
@@ -148,10 +141,10 @@ def _input_files(source: Path) -> list[Path]:
     """The images to predict, each opened and decoded once so that a damaged file is found now."""
     from tqdm.auto import tqdm
 
-    from unet_helpers import data
+    from unet_helpers import data, images
 
     if source.is_dir():
-        files = sorted(data._list_files(source).values(), key=lambda path: data._natural_key(path.stem))
+        files = data.list_images(source)
         if not files:
             raise UnetTutorialError(
                 f"no images in '{source}': expected files ending in {', '.join(data.IMAGE_SUFFIXES)}."
@@ -165,24 +158,24 @@ def _input_files(source: Path) -> list[Path]:
         )
     show = len(files) >= CHECK_PROGRESS_MIN_FILES
     for path in tqdm(files, desc=f"Checking {len(files)} images", unit="image", disable=not show):
-        data._open(path)  # raises a one-line error that names a damaged file
+        images.open_image(path)  # raises a one-line error that names a damaged file
     return files
 
 
-def _check_model(model: keras.Model, model_path: Path, threshold: float | None) -> tuple[int, int]:
-    """The model's input channels and its number of classes (background included)."""
-    channels, outputs = model.input_shape[-1], model.output_shape[-1]
+def _check_model(model: keras.Model, num_classes: int, model_path: Path, threshold: float | None) -> int:
+    """The model's input channels, after checking that the command can use the model."""
+    channels = model.input_shape[-1]
     if channels not in (1, 3):
         raise UnetTutorialError(
             f"the model '{model_path}' takes {channels}-channel images, but images are read as gray (1) or "
             "RGB (3): predict them in Python with inference.predict_tiled."
         )
-    if outputs > 1 and threshold is not None:
+    if num_classes > 2 and threshold is not None:
         raise UnetTutorialError(
-            f"--threshold applies to binary models, but '{model_path}' predicts {outputs} classes (each "
+            f"--threshold applies to binary models, but '{model_path}' predicts {num_classes} classes (each "
             "pixel gets its most probable class): leave --threshold out."
         )
-    return channels, 2 if outputs == 1 else outputs
+    return channels
 
 
 def _write_png(path: Path, pixels: np.ndarray) -> None:
@@ -231,9 +224,11 @@ def _run(arguments: argparse.Namespace) -> int:
     model_path, source, out = _check_paths(arguments)
     files = _input_files(source)
     from unet_helpers import data, inference
+    from unet_helpers import model as unet
 
-    model = train.load_model(model_path)
-    channels, num_classes = _check_model(model, model_path, arguments.threshold)
+    model = unet.load_model(model_path)
+    num_classes = unet.num_classes_of(model)
+    channels = _check_model(model, num_classes, model_path, arguments.threshold)
     tiling = {"tile_size": arguments.tile_size, "overlap": arguments.overlap}
     inference.tile_grid(model, (1, 1), **tiling)  # a wrong --tile-size or --overlap fails before writing
     for folder in (MASKS, OVERLAYS):

@@ -40,7 +40,8 @@ import numpy as np
 from tqdm import tqdm
 
 from unet_helpers import config
-from unet_helpers.errors import ArgumentParser, UnetTutorialError
+from unet_helpers.cli import ArgumentParser
+from unet_helpers.errors import UnetTutorialError
 
 GENERATOR_NAME = "unet_helpers.synthetic"
 # Bump when a change alters the generated files: folders written by another version are then refused.

@@ -1,0 +1,157 @@
+"""Turn the values mask files store into class indices: the rule, the check of every value, the lookup table.
+
+A dataset's masks may store class indices (0/1, 0..K-1, a palette PNG's indices), 0/255, lossy values to
+threshold (JPEG), or colours. :func:`class_rule` says which class each stored value is, from the loader's
+options; :func:`classes_of_values` checks every value the masks of a dataset hold against it, with an error
+that names a mask file; :func:`class_lookup` maps stored values to classes inside the TensorFlow graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from unet_helpers.errors import UnetTutorialError
+from unet_helpers.images import COLOR_SCALE, GRAY_AS_COLOR
+
+# With num_classes=2 and no mask_values, these stored values are understood (0/1 and 0/255 masks).
+BINARY_VALUES = {0: 0, 1: 1, 255: 1}
+
+
+def _mapping_key(value: int | tuple[int, int, int]) -> int:
+    if isinstance(value, tuple):
+        return int(np.dot(value, COLOR_SCALE))
+    return int(value)
+
+
+def class_rule(
+    *,
+    num_classes: int,
+    mask_values: Mapping[int | tuple[int, int, int], int] | None,
+    mask_threshold: int | None,
+    invert: bool,
+) -> Callable[[int], int | None]:
+    """The class of a stored mask value (colours as ``R * 65536 + G * 256 + B``), or None when it is no class.
+
+    The options are :func:`unet_helpers.data.scan_dataset`'s.
+
+    Raises:
+        UnetTutorialError: ``mask_values`` maps a value to a class outside ``num_classes``.
+    """
+    if mask_values is not None:
+        mapping = {_mapping_key(key): int(value) for key, value in mask_values.items()}
+        bad = sorted({value for value in mapping.values() if not 0 <= value < num_classes})
+        if bad:
+            raise UnetTutorialError(
+                f"mask_values maps to {bad}, which are not classes of num_classes={num_classes}: "
+                f"use class indices 0 to {num_classes - 1}."
+            )
+        base = mapping.get
+    elif mask_threshold is not None:
+        base = lambda value: int(value >= mask_threshold)  # noqa: E731
+    elif num_classes == 2:
+        base = BINARY_VALUES.get
+    else:
+        base = lambda value: value if 0 <= value < num_classes else None  # noqa: E731
+    if not invert:
+        return base
+    return lambda value: None if base(value) is None else 1 - base(value)
+
+
+def _describe(value: int, color: bool) -> str:
+    if not color:
+        return str(value)
+    return str(tuple(int(value) // scale % 256 for scale in COLOR_SCALE))
+
+
+def _no_class_error(
+    offending: list[Path],
+    values: set[int],
+    color_masks: bool,
+    *,
+    num_classes: int,
+    mask_values: Mapping[int | tuple[int, int, int], int] | None,
+) -> UnetTutorialError:
+    shown = ", ".join(_describe(value, color_masks) for value in sorted(values)[:6])
+    understood = (
+        f"mask_values covers {', '.join(_describe(_mapping_key(k), color_masks) for k in mask_values)}"
+        if mask_values is not None
+        else "binary masks may hold 0/1 or 0/255"
+        if num_classes == 2
+        else f"num_classes={num_classes} expects class indices 0 to {num_classes - 1}"
+    )
+    return UnetTutorialError(
+        f"mask '{offending[0]}' holds values {{{shown}}} that are no class ({understood})"
+        + (f"; {len(offending) - 1} more mask(s) too" if len(offending) > 1 else "")
+        + "; pass mask_values={stored value: class, ...} to map them"
+        + (", or mask_threshold=128 for masks saved as JPEG." if num_classes == 2 else ".")
+    )
+
+
+def classes_of_values(
+    masks: Sequence[tuple[Path, frozenset[int], bool]],
+    rule: Callable[[int], int | None],
+    *,
+    num_classes: int,
+    mask_values: Mapping[int | tuple[int, int, int], int] | None,
+) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+    """Check every value a dataset's masks store against ``rule`` (from :func:`class_rule`).
+
+    Args:
+        masks: per mask file, its path, the values it stores and whether it is an RGB mask
+            (:func:`unet_helpers.images.stored_mask_values`).
+        rule: the class of each stored value.
+        num_classes, mask_values: the options ``rule`` was made from, for the error message.
+
+    Returns:
+        ``(stored_values, class_of_value, color_masks)``: every stored value, sorted (gray values for gray
+        masks saved as RGB); the class of each; whether the masks are colour-coded (RGB with differing
+        channels).
+
+    Raises:
+        UnetTutorialError: colour-coded masks without ``mask_values``, or values that are no class; the
+            message names the first such mask.
+    """
+    color_masks = any(rgb and any(value % GRAY_AS_COLOR for value in values) for _, values, rgb in masks)
+    if color_masks and mask_values is None:
+        path, values, _ = next(mask for mask in masks if mask[2])
+        colours = ", ".join(_describe(value, True) for value in sorted(values)[:4])
+        raise UnetTutorialError(
+            f"mask '{path}' is colour-coded ({colours}): pass mask_values={{(r, g, b): class, ...}} "
+            "with one entry per colour."
+        )
+    if not color_masks:  # gray values saved as RGB: use the gray value
+        masks = [
+            (path, frozenset(value // GRAY_AS_COLOR for value in values) if rgb else values, rgb)
+            for path, values, rgb in masks
+        ]
+    stored_values = sorted(set().union(*(values for _, values, _ in masks)))
+    bad_values = {value for value in stored_values if rule(value) is None}
+    if bad_values:
+        offending = [(path, values & bad_values) for path, values, _ in masks if values & bad_values]
+        raise _no_class_error(
+            [path for path, _ in offending],
+            offending[0][1],
+            color_masks,
+            num_classes=num_classes,
+            mask_values=mask_values,
+        )
+    return tuple(stored_values), tuple(rule(value) for value in stored_values), color_masks
+
+
+def class_lookup(
+    stored_values: Sequence[int], class_of_value: Sequence[int], *, color_masks: bool
+) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A graph function from stored values (int64) to class indices (uint8); the arguments as
+    :func:`classes_of_values` returns them."""
+    keys = tf.constant(stored_values, tf.int64)
+    classes = tf.constant(class_of_value, tf.int64)
+    if not color_masks and stored_values[-1] < 65536:
+        # A dense table indexed by the value: much faster than hashing every pixel.
+        table = tf.scatter_nd(keys[:, None], classes, [stored_values[-1] + 1])
+        return lambda values: tf.cast(tf.gather(table, values), tf.uint8)
+    hashed = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, classes), default_value=0)
+    return lambda values: tf.cast(hashed.lookup(values), tf.uint8)
