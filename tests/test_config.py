@@ -108,6 +108,7 @@ def test_profile_sizes_are_usable(profile):
         assert size > 0
     # Both the training and the validation split need at least one full batch.
     assert profile.num_samples >= 2 * profile.batch_size
+    assert profile.time_limit is None or profile.time_limit > 0
 
 
 def test_profiles_grow_from_smoke_to_full():

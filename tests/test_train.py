@@ -244,6 +244,14 @@ def test_command_line_reads_other_folder_names_and_suffixes(tmp_path, dataset_di
     assert handed["settings"]["masks"] == "labels" and handed["settings"]["mask_suffix"] == "_mask"
 
 
+def test_command_line_time_limit_lets_the_time_decide_the_epochs(tmp_path, dataset_dir, monkeypatch, capsys):
+    common = ("--data", str(dataset_dir), "--out", str(tmp_path / "out"), "--time-limit", "0.5")
+    handed = loaded_by_the_command_line(monkeypatch, capsys, *common)
+    assert handed["time_limit"] == 0.5 and handed["epochs"] == train.EPOCHS_UNDER_A_TIME_LIMIT
+    assert loaded_by_the_command_line(monkeypatch, capsys, *common, "--epochs", "7")["epochs"] == 7
+    assert loaded_by_the_command_line(monkeypatch, capsys, *common[:4])["time_limit"] is None
+
+
 def test_command_line_dataset_option_mistakes(tmp_path, dataset_dir, capsys):
     out = str(tmp_path / "out")
     mistakes = {

@@ -455,3 +455,54 @@ def test_notebook_04_fits_by_hand_what_train_unet_fits(tmp_path, fit_calls, spli
         keras.callbacks.ReduceLROnPlateau,
         keras.callbacks.EarlyStopping,
     }
+
+
+# --- a time limit ----------------------------------------------------------------------------------------
+
+
+def test_a_time_limit_stops_within_an_epoch_of_it_and_a_resumed_run_uses_only_what_is_left(tmp_path, splits):
+    out = tmp_path / "run"
+    options = {"train": splits[0], "validation": splits[1], "out_dir": out, "epochs": 1000, **TINY}
+    options["early_stopping_patience"] = 1000  # only the time may end these runs
+    limit = 0.15  # minutes: 9 s, several epochs of the tiny UNet
+
+    first = training.train_unet(time_limit=limit, **options)
+    seconds = first.history["seconds"]
+    assert first.status == run_folder.TIME_LIMIT_REACHED and 3 <= len(seconds) < 1000
+    assert first.best_model_path == out / run_folder.BEST_MODEL and first.best_model_path.is_file()
+    assert limit * 60 - 1.5 * max(seconds) <= sum(seconds) <= limit * 60 + max(seconds)
+    assert "reached its time limit of 0.15 min" in first.message
+
+    # The same run with a limit twice as long trains about one limit more: only what is left of it.
+    second = training.train_unet(time_limit=2 * limit, **options)
+    all_seconds = second.history["seconds"]
+    assert second.status == run_folder.TIME_LIMIT_REACHED
+    assert all_seconds[: len(seconds)] == seconds and len(all_seconds) > len(seconds)
+    assert 2 * limit * 60 - 1.5 * max(all_seconds) <= sum(all_seconds) <= 2 * limit * 60 + max(all_seconds)
+
+    # Called again with the limit it has used up, it trains nothing and says so.
+    again = training.train_unet(time_limit=2 * limit, **options)
+    assert again.history == second.history and "nothing was trained" in again.message
+
+
+def test_time_budget_expects_the_median_of_the_last_three_epochs_but_no_first_one():
+    budget = training.TimeBudget(60.0, earlier=[30.0, 2.0, 3.0, 2.5])
+    assert budget.next_epoch_seconds() == 2.5  # 2.0, 3.0, 2.5: the first, long epoch no longer counts
+    budget.session = [9.0]  # this session's first epoch: it traces the step, so it says nothing yet
+    assert budget.next_epoch_seconds() == 2.5
+    budget.session = [9.0, 4.0, 4.5]
+    assert budget.next_epoch_seconds() == 4.0  # 2.5, 4.0, 4.5
+    assert training.TimeBudget(60.0).next_epoch_seconds() == 0.0  # nothing known: train an epoch
+
+
+def test_time_budget_stops_before_an_epoch_that_would_not_end_in_time():
+    budget = training.TimeBudget(10.0)
+    budget.set_model(tiny_dense_model())
+    trained = []
+    for epoch, seconds in enumerate([3.0] + [1.0] * 20):  # the first epoch also traces the step
+        budget.on_epoch_begin(epoch)
+        budget.on_epoch_end(epoch, {"seconds": seconds})
+        trained.append(seconds)
+        if budget.model.stop_training:
+            break
+    assert budget.reached and sum(trained) == 10.0  # the 11th second would need an epoch that ends at 11

@@ -41,6 +41,9 @@ class Profile:
             nuclei (``datasets.nuclei()``) are used whole in every profile.
         base_filters: the model width: filters of the first encoder level (64 in the classic UNet),
             doubled at each level below it.
+        time_limit: minutes that notebook 04's training may take (``train_unet(time_limit=...)``): it
+            stops after ``epochs`` or when another epoch would not end in time, whichever comes first, so
+            that a slow laptop still finishes within a workshop's slot; None: only ``epochs`` decides.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Profile:
     epochs: int
     num_samples: int
     base_filters: int
+    time_limit: float | None
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +67,7 @@ PROFILES: dict[str, Profile] = {
             epochs=1,
             num_samples=32,
             base_filters=8,
+            time_limit=None,
         ),
         Profile(
             name="workshop",
@@ -72,6 +77,7 @@ PROFILES: dict[str, Profile] = {
             epochs=20,
             num_samples=512,
             base_filters=16,
+            time_limit=6,
         ),
         Profile(
             name="full",
@@ -81,6 +87,7 @@ PROFILES: dict[str, Profile] = {
             epochs=50,
             num_samples=2000,
             base_filters=64,
+            time_limit=None,
         ),
     )
 }

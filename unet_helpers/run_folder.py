@@ -59,7 +59,8 @@ GENERATOR = "unet_helpers.train"  # in run.json: which folders are a run's (kept
 RECORD_VERSION = 1
 # Settings that may differ when a run is resumed: they change neither the model nor its saved state.
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "jit_compile", "replicas", "profile", "early_stopping_patience", "reduce_lr_patience"}
+    {"epochs", "time_limit", "jit_compile", "replicas", "profile"}
+    | {"early_stopping_patience", "reduce_lr_patience"}
 )
 
 # The status of a run in run.json.
@@ -67,6 +68,7 @@ TRAINING = "training"  # in progress, or killed (the record cannot tell)
 INTERRUPTED = "interrupted"  # stopped by Ctrl-C
 FINISHED = "finished"  # trained all its epochs
 STOPPED_EARLY = "stopped early"  # EarlyStopping ended it
+TIME_LIMIT_REACHED = "reached its time limit"  # another epoch would not have ended within the time limit
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -173,6 +175,13 @@ class RunFolder:
         """``{"epoch": counted from 1, "val_dice": ..., ...}`` of the best epoch so far, or None."""
         return self.record.get("best") if (self.path / BEST_MODEL).exists() else None
 
+    @property
+    def epoch_seconds(self) -> list[float]:
+        """How long each finished epoch took (``seconds`` of history.csv), all sessions, in epoch order."""
+        history, completed = read_history(self.path / HISTORY), self.completed_epochs
+        rows = zip(history.get("epoch", []), history.get("seconds", []), strict=False)  # old runs: no seconds
+        return [seconds for epoch, seconds in rows if epoch < completed]
+
     def describe_best(self) -> str:
         """ " (best val_dice so far 0.8123, at epoch 7)", or "" before any epoch has finished."""
         best = self.best
@@ -272,7 +281,8 @@ class RunFolder:
         """Record the run's ``status``, write ``metrics.json`` and the learning curves; return the history.
 
         Args:
-            status: :data:`FINISHED`, :data:`STOPPED_EARLY`, :data:`INTERRUPTED`, or the recorded status
+            status: :data:`FINISHED`, :data:`STOPPED_EARLY`, :data:`TIME_LIMIT_REACHED`,
+                :data:`INTERRUPTED`, or the recorded status
                 again (for a run that had finished before).
             images_per_epoch: training images per epoch, for the images per second in metrics.json.
             device: what trained the run (``devices.describe``).

@@ -2,6 +2,7 @@
 
     python -m unet_helpers.train --out runs/first             # the embedded real nuclei
     python -m unet_helpers.train --data my_dataset --out runs/mine --epochs 30 --batch-size 16
+    python -m unet_helpers.train --out runs/five --time-limit 5   # as many epochs as fit in 5 minutes
 
 It reads the dataset (``data.load_splits``: scanned once, split into training and validation), then
 calls ``training.train_unet``, which writes the run folder (``run_folder`` lists its files) and resumes
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from unet_helpers.training import TrainingResult
 
 VIEW_NAMES = {name.replace("_", "-"): view for name, view in datasets.VIEWS.items()}
+# With --time-limit and no --epochs, the time decides: this many epochs is more than any limit allows.
+EPOCHS_UNDER_A_TIME_LIMIT = 1000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     add("--out", type=Path, metavar="DIR", required=True, help="output folder: new, empty, or this run's")
     add("--profile", choices=list(config.PROFILES), help="the sizes to default to (default: the active one)")
     add("--epochs", type=positive_int, metavar="N", help="epochs to train up to, earlier sessions included")
+    add(
+        "--time-limit",
+        type=positive_float,
+        metavar="MINUTES",
+        help="stop after the epoch that leaves too little of MINUTES (earlier sessions included) for "
+        f"another, best model saved; without --epochs, up to {EPOCHS_UNDER_A_TIME_LIMIT} epochs",
+    )
     add("--image-size", type=positive_int, metavar="PIXELS", help="height and width, a multiple of 8")
     add("--batch-size", type=positive_int, metavar="N", help="images per step, all GPUs together")
     add("--base-filters", type=positive_int, metavar="N", help="model width: filters of the first level")
@@ -234,7 +244,8 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         num_classes=num_classes,
         image_size=image_size,
         base_filters=arguments.base_filters or profile.base_filters,
-        epochs=arguments.epochs or profile.epochs,
+        epochs=arguments.epochs or (EPOCHS_UNDER_A_TIME_LIMIT if arguments.time_limit else profile.epochs),
+        time_limit=arguments.time_limit,
         learning_rate=arguments.learning_rate,
         mixed_precision=arguments.mixed_precision,
         jit_compile=arguments.xla,

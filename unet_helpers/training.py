@@ -51,6 +51,7 @@ from unet_helpers.run_folder import (
     MONITOR,
     STOPPED_EARLY,
     TENSORBOARD_LOGS,
+    TIME_LIMIT_REACHED,
     TRAINING,
     RunFolder,
 )
@@ -238,6 +239,37 @@ def make_callbacks(
     ]
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch that leaves too little of ``seconds`` for one more.
+
+    The next epoch is expected to last the median of the last three known ones: ``earlier`` (the run's
+    epochs in earlier sessions, in seconds), then this session's, leaving out its first, which also traces
+    and compiles the step and can take several times as long. Training stops when this session's epochs
+    plus that estimate would pass ``seconds``: a run ends less than about one epoch before its limit, and
+    after it only by as much as its last epoch ran longer than expected (or, in a new run, when the second
+    epoch does not fit). An epoch's length is the ``seconds`` the epoch timer of :func:`make_callbacks`
+    adds to its logs (so it matches history.csv, from which a resumed run counts what it has used), or the
+    callback's own measurement without it. ``reached`` says whether it stopped training.
+    """
+
+    def __init__(self, seconds: float, *, earlier: list[float] | None = None) -> None:
+        super().__init__()
+        self.seconds, self.earlier, self.session, self.reached = seconds, list(earlier or []), [], False
+
+    def next_epoch_seconds(self) -> float:
+        """The expected length of the next epoch in seconds (0 while nothing is known: train one)."""
+        recent = sorted([*self.earlier, *self.session[1:]][-3:])
+        return recent[len(recent) // 2] if recent else 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.session.append((logs or {}).get("seconds", time.perf_counter() - self.epoch_start))
+        if sum(self.session) + self.next_epoch_seconds() > self.seconds:
+            self.model.stop_training, self.reached = True, True
+
+
 @contextlib.contextmanager
 def _ctrl_c_between_steps() -> Iterator[keras.callbacks.Callback]:
     """Catch Ctrl-C during ``fit`` and raise it as KeyboardInterrupt from a callback, between steps.
@@ -279,8 +311,10 @@ def _ctrl_c_between_steps() -> Iterator[keras.callbacks.Callback]:
 
 def _check_arguments(train: tf.data.Dataset, **values: Any) -> None:
     """One-line errors for arguments of :func:`train_unet` out of range, before anything is built."""
-    for name in ("epochs", "learning_rate", "image_size", "base_filters"):
+    for name in ("epochs", "learning_rate", "image_size", "base_filters", "time_limit"):
         value = values[name]
+        if value is None and name == "time_limit":
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise UnetTutorialError(f"{name}={value!r}: use a positive number.")
     if not isinstance(values["epochs"], int):
@@ -317,7 +351,8 @@ def _restored_model(
     return (model, completed) if completed else (new_model(), 0)  # a failed load may have set weights
 
 
-def _start_message(folder: RunFolder, completed: int, epochs: int) -> str:
+def _start_message(folder: RunFolder, completed: int, epochs: int, budget: TimeBudget | None) -> str:
+    within = f" or {budget.seconds / 60:.1f} min, whichever ends first" if budget else ""
     if completed >= epochs:
         return (
             f"'{folder.path}' already holds {completed} epochs, the {epochs} asked for; nothing was trained."
@@ -325,21 +360,65 @@ def _start_message(folder: RunFolder, completed: int, epochs: int) -> str:
     if completed:
         return (
             f"Resuming '{folder.path}' after epoch {completed}: training epochs {completed + 1} to {epochs}"
-            f"{folder.describe_best()}."
+            f"{within}{folder.describe_best()}."
         )
-    return f"Training for {epochs} epochs; writing to '{folder.path}'."
+    return f"Training for {epochs} epochs{within}; writing to '{folder.path}'."
 
 
 def _fit(model: keras.Model, epochs: int, callbacks: list, **fit_options: Any) -> str:
-    """``model.fit`` up to ``epochs``; the run's status after it. Ctrl-C closes the run and raises."""
+    """``model.fit`` up to ``epochs``; the run's status after it (:data:`INTERRUPTED` after Ctrl-C)."""
     try:
         with _ctrl_c_between_steps() as ctrl_c:
             # shuffle=False: the dataset shuffles itself (Keras cannot shuffle a tf.data.Dataset, and warns).
             model.fit(epochs=epochs, callbacks=[*callbacks, ctrl_c], shuffle=False, **fit_options)
     except KeyboardInterrupt:
         return INTERRUPTED
+    if any(isinstance(callback, TimeBudget) and callback.reached for callback in callbacks):
+        return TIME_LIMIT_REACHED
     early_stopping = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
     return STOPPED_EARLY if early_stopping.stopped_epoch > 0 else FINISHED
+
+
+def _nothing_to_train(
+    folder: RunFolder, epochs: int, time_limit: float | None, budget: TimeBudget | None
+) -> str | None:
+    """Why this call trains nothing (the run has finished, or its time limit is used up), or None."""
+    if (finished := folder.finished_before(epochs)) is not None:
+        return finished
+    if budget is None:
+        return None
+    limit_reached_before = folder.record.get("status") == TIME_LIMIT_REACHED and time_limit <= (
+        folder.record.get("settings", {}).get("time_limit") or 0
+    )
+    if not limit_reached_before and budget.seconds >= max(budget.next_epoch_seconds(), 1e-9):
+        return None
+    used = sum(budget.earlier)
+    return (
+        f"'{folder.path}' has used {used / 60:.1f} of its {(used + budget.seconds) / 60:.1f} minutes, less "
+        f"than another epoch needs{folder.describe_best()}; nothing was trained. Pass a longer time_limit "
+        "(--time-limit) to train on."
+    )
+
+
+def _end_message(folder: RunFolder, status: str, epochs: int, time_limit: float | None) -> str:
+    """What a call says once training has ended; Ctrl-C raises :class:`TrainingInterrupted` instead."""
+    saved = folder.completed_epochs
+    if status == INTERRUPTED:
+        kept = f"epochs 1 to {saved} are saved in '{folder.path}'" if saved else "no epoch had finished yet"
+        raise TrainingInterrupted(
+            f"training stopped by Ctrl-C before epoch {saved + 1} of {epochs} was done; {kept}: run the same "
+            f"command (or train_unet with the same out_dir) again to resume from epoch {saved + 1}."
+        )
+    best = folder.record.get("best")
+    if not best:
+        return ""
+    used = ""
+    if status == TIME_LIMIT_REACHED:
+        used = f" of {time_limit:g} min ({sum(folder.epoch_seconds) / 60:.1f} min of epochs)"
+    return (
+        f" The run has {status}{used} after {saved} epochs: best "
+        f"{MONITOR} {best[MONITOR]:.4f} at epoch {best['epoch']}."
+    )
 
 
 def _result(folder: RunFolder, history: dict[str, list[float]], message: str) -> TrainingResult:
@@ -366,6 +445,7 @@ def train_unet(
     image_size: int,
     base_filters: int,
     epochs: int,
+    time_limit: float | None = None,
     learning_rate: float = 1e-3,
     mixed_precision: str = "auto",
     jit_compile: str | bool = "auto",
@@ -392,6 +472,11 @@ def train_unet(
         epochs: the epoch to train up to, counted over all sessions of the run: a run interrupted after
             epoch 4 of 10 trains epochs 5 to 10 when called again; a finished run of 10 trains on to
             15 when called with 15.
+        time_limit: minutes of epochs the run may take, earlier sessions included, or None for no limit.
+            Training stops after the epoch that leaves too little time for another (:class:`TimeBudget`),
+            with the best model saved and the status ``"reached its time limit"``; called again with the
+            same limit, a run that has used it trains nothing, and a longer limit trains on. Keep
+            ``epochs`` as the most it may train (e.g. 1000 to let the time decide).
         learning_rate: Adam's initial step size; it halves when ``val_dice`` stalls.
         mixed_precision: ``"auto"``, ``"off"``, ``"float16"`` or ``"bfloat16"`` (see
             ``devices.resolve_mixed_precision``).
@@ -415,7 +500,7 @@ def train_unet(
         TrainingInterrupted: Ctrl-C stopped training; the message says how to resume.
     """
     sizes = {"num_classes": num_classes, "image_size": image_size, "base_filters": base_filters}
-    _check_arguments(train, epochs=epochs, learning_rate=learning_rate, **sizes)
+    _check_arguments(train, epochs=epochs, learning_rate=learning_rate, time_limit=time_limit, **sizes)
     policy = devices.resolve_mixed_precision(mixed_precision)
     use_xla = devices.resolve_jit_compile(jit_compile)
     strategy = _resolve_strategy(strategy)
@@ -430,14 +515,17 @@ def train_unet(
             **patience,
             **(settings or {}),
             "epochs": epochs,
+            "time_limit": time_limit,
             "jit_compile": use_xla,
             "replicas": strategy.num_replicas_in_sync,
         },
     )
     report = {"images_per_epoch": images_per_epoch, "device": device}
-    if (finished := folder.finished_before(epochs)) is not None:
-        print(finished)
-        return _result(folder, folder.close(folder.record["status"], **report), finished)
+    earlier = folder.epoch_seconds
+    budget = TimeBudget(time_limit * 60 - sum(earlier), earlier=earlier) if time_limit else None
+    if (nothing := _nothing_to_train(folder, epochs, time_limit, budget)) is not None:
+        print(nothing)
+        return _result(folder, folder.close(folder.record.get("status", TRAINING), **report), nothing)
 
     channels = train.element_spec[0].shape[-1] or 3
     new_model = functools.partial(
@@ -446,25 +534,12 @@ def train_unet(
     )  # fmt: skip
     model, completed = _restored_model(folder, new_model, strategy)
     folder.start(epochs)
-    message = _start_message(folder, completed, epochs)
+    message = _start_message(folder, completed, epochs, budget)
     print(message)
-    callbacks = make_callbacks(folder, **patience)
+    callbacks = [*make_callbacks(folder, **patience), *([budget] if budget else [])]
     status = _fit(model, epochs, callbacks, x=train, validation_data=validation, verbose=verbose)
     history = folder.close(status, **report)
-    if status == INTERRUPTED:
-        saved = folder.completed_epochs
-        kept = f"epochs 1 to {saved} are saved in '{folder.path}'" if saved else "no epoch had finished yet"
-        raise TrainingInterrupted(
-            f"training stopped by Ctrl-C before epoch {saved + 1} of {epochs} was done; {kept}: run the same "
-            f"command (or train_unet with the same out_dir) again to resume from epoch {saved + 1}."
-        )
-    if folder.record.get("best"):
-        best = folder.record["best"]
-        message += (
-            f" The run has {status} after {folder.completed_epochs} epochs: best {MONITOR} "
-            f"{best[MONITOR]:.4f} at epoch {best['epoch']}."
-        )
-    return _result(folder, history, message)
+    return _result(folder, history, message + _end_message(folder, status, epochs, time_limit))
 
 
 def _compiled_unet(
