@@ -109,6 +109,15 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The folder's run.json if this module wrote it, else None."""
+    try:
+        record = json.loads((path / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("generator") == GENERATOR else None
+
+
 def check_folder(path: str | Path) -> Path:
     """``path`` if it can hold a run: new, empty, or a run folder; else a one-line error.
 
@@ -119,7 +128,7 @@ def check_folder(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise UnetTutorialError(f"output folder '{path}' is a file: choose a folder for the run's outputs.")
-    if path.exists() and any(path.iterdir()) and RunFolder(path, {}, {})._read_record() is None:
+    if path.exists() and any(path.iterdir()) and _read_record(path) is None:
         found = ", ".join(sorted(child.name for child in path.iterdir())[:3])
         raise UnetTutorialError(
             f"output folder '{path}' already holds files that unet_helpers.train did not write ({found}, "
@@ -153,7 +162,7 @@ class RunFolder:
                 with other settings (beyond :data:`RESUMABLE_CHANGES`) that has saved something.
         """
         folder = cls(check_folder(path), _as_json(settings), {})
-        folder.record = folder._read_record() or {}
+        folder.record = _read_record(folder.path) or {}
         differences = folder._settings_differences()
         if differences and (folder.completed_epochs or (folder.path / BEST_MODEL).exists()):
             raise UnetTutorialError(
@@ -333,14 +342,6 @@ class RunFolder:
                 "tensorboard": TENSORBOARD_LOGS,
             },
         }
-
-    def _read_record(self) -> dict[str, Any] | None:
-        """The folder's run.json if this module wrote it, else None."""
-        try:
-            record = json.loads((self.path / RUN_RECORD).read_text())
-        except (OSError, ValueError):
-            return None
-        return record if isinstance(record, dict) and record.get("generator") == GENERATOR else None
 
     def _update(self, **changes: Any) -> None:
         self.record = {"generator": GENERATOR, "version": RECORD_VERSION, **self.record, **changes}
