@@ -33,17 +33,21 @@ def any_size_model() -> keras.Model:
     return tiny_unet((None, None, 3), seed=2)
 
 
-@pytest.fixture(scope="module")
-def trained_model() -> keras.Model:
+def trained(*, standardize: bool) -> keras.Model:
     """A 4-filter UNet that takes any size, trained for six epochs: its outputs span 0 to 1."""
     keras.utils.set_random_seed(0)
     samples = [synthetic.make_sample(seed=0, index=index, image_size=64) for index in range(48)]
     images = np.stack([image for image, _ in samples]).astype(np.float32) / 255
     masks = np.stack([mask > 0 for _, mask in samples])[..., np.newaxis].astype(np.float32)
-    model = build_unet((None, None, 3), base_filters=4)
+    model = build_unet((None, None, 3), base_filters=4, standardize=standardize)
     training.compile_unet(model, num_classes=2, learning_rate=3e-3, jit_compile=False)
     model.fit(images, masks, batch_size=8, epochs=6, verbose=0)
     return model
+
+
+@pytest.fixture(scope="module")
+def trained_model() -> keras.Model:
+    return trained(standardize=False)
 
 
 # --- one tile, the grid, sizes ------------------------------------------------------------------------
@@ -184,6 +188,20 @@ def test_the_whole_image_is_predicted_with_mirrored_borders(trained_model):
         whole = plain(trained_model, padded)[top : top + 96, left : left + 96]
         difference[mode] = float(np.abs(tiled - whole)[border].mean())
     assert difference["reflect"] < 0.004 and difference["constant"] > 5 * difference["reflect"], difference
+
+
+def test_a_standardizing_model_sees_the_whole_images_statistics_in_every_tile():
+    """Standardised on their own, tiles of faint background have their noise stretched to the contrast of
+    cells; predict_tiled standardises the whole image once, as the model was trained."""
+    model = trained(standardize=True)
+    cells = synthetic.make_sample(seed=5, index=0, image_size=96)[0] / 255
+    image = np.pad(cells, ((0, 64), (0, 64), (0, 0)), mode="edge")  # margins with nothing in them
+    noise = np.random.default_rng(0).normal(0, 0.01, image.shape)
+    image = np.clip(image + noise, 0, 1).astype(np.float32)
+    tiled = inference.predict_tiled(model, image, tile_size=32, overlap=8)
+    whole = plain(model, image)
+    assert np.abs(tiled - whole).mean() < 0.03
+    assert np.mean((tiled > 0.5) == (whole > 0.5)) > 0.98
 
 
 # --- masks and inputs -------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from IPython.core.inputtransformer2 import TransformerManager
 
 from unet_helpers.errors import UnetTutorialError
 from unet_helpers.model import (
+    PerImageStandardization,
     build_unet,
     describe_layers,
+    load_model,
     num_classes_of,
     output_channels,
     output_head,
@@ -218,6 +221,37 @@ def test_resize_upsampling_is_bilinear_then_a_convolution():
     assert model.predict(np.ones((1, 32, 32, 3), "float32"), verbose=0).shape == (1, 32, 32, 1)
 
 
+def test_standardize_puts_a_layer_without_weights_first_that_gives_each_image_mean_0_and_sd_1():
+    model = small(standardize=True)
+    assert layer(model, "standardize")["type"] == "PerImageStandardization"
+    assert layer(model, "enc1_conv1")["inputs"] == ["standardize"]
+    assert model.count_params() == small().count_params()
+    rng = np.random.default_rng(0)
+    images = np.stack([rng.uniform(0.0, 0.2, (32, 32, 3)), rng.uniform(0.5, 1.0, (32, 32, 3))]).astype(
+        "float32"
+    )
+    standardized = keras.ops.convert_to_numpy(PerImageStandardization()(images))
+    np.testing.assert_allclose(standardized.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(standardized.std(axis=(1, 2, 3)), 1.0, atol=1e-3)
+    # Only the contrast within an image is left: brightness and contrast changes of a whole image vanish.
+    np.testing.assert_allclose(PerImageStandardization()(images[:1] * 3 + 0.5), standardized[:1], atol=1e-4)
+    # What notebook 01 shows with TensorFlow's function, inside the model.
+    np.testing.assert_allclose(standardized, tf.image.per_image_standardization(images), atol=1e-4)
+
+
+def test_a_flat_image_is_shifted_to_0_not_divided_by_0():
+    flat = np.full((1, 8, 8, 3), 0.7, "float32")
+    assert np.all(keras.ops.convert_to_numpy(PerImageStandardization()(flat)) == 0.0)
+
+
+def test_a_standardizing_model_saves_and_loads_with_the_same_predictions(tmp_path):
+    model = small(standardize=True)
+    images = np.random.default_rng(1).uniform(size=(2, 32, 32, 3)).astype("float32")
+    model.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+
+
 @pytest.fixture
 def mixed_precision():
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -232,6 +266,8 @@ def test_output_stays_float32_under_mixed_precision(mixed_precision):
     assert model.output.dtype == "float32"
     probabilities = model.predict(np.ones((1, 32, 32, 3), "float32"), verbose=0)
     assert probabilities.dtype == np.float32
+    # The image statistics stay float32 too: a float16 mean over a whole image loses digits.
+    assert small(standardize=True).get_layer("standardize").compute_dtype == "float32"
 
 
 @pytest.mark.parametrize(

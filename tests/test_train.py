@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from training_cases import BASE_FILTERS, BATCH_SIZE, IMAGE_SIZE, epochs_in_history, file_state, tiny_cells
 
-from unet_helpers import data, run_folder, train, training
+from unet_helpers import config, data, run_folder, train, training
 from unet_helpers.errors import UnetTutorialError
 
 
@@ -250,6 +250,19 @@ def test_command_line_time_limit_lets_the_time_decide_the_epochs(tmp_path, datas
     assert handed["time_limit"] == 0.5 and handed["epochs"] == train.EPOCHS_UNDER_A_TIME_LIMIT
     assert loaded_by_the_command_line(monkeypatch, capsys, *common, "--epochs", "7")["epochs"] == 7
     assert loaded_by_the_command_line(monkeypatch, capsys, *common[:4])["time_limit"] is None
+
+
+def test_command_line_standardizes_and_augments_as_profiles_say(tmp_path, dataset_dir, monkeypatch, capsys):
+    common = ("--data", str(dataset_dir), "--out", str(tmp_path / "out"))
+    for profile in config.PROFILES.values():
+        handed = loaded_by_the_command_line(monkeypatch, capsys, *common, "--profile", profile.name)
+        assert handed["settings"]["augment"] is profile.augment, profile.name
+        assert handed["standardize"] is True
+    assert {profile.augment for profile in config.PROFILES.values()} == {True, False}  # both ways tested
+    chosen = loaded_by_the_command_line(
+        monkeypatch, capsys, *common, "--profile", "workshop", "--augment", "--no-standardize"
+    )
+    assert chosen["settings"]["augment"] is True and chosen["standardize"] is False
 
 
 def test_command_line_dataset_option_mistakes(tmp_path, dataset_dir, capsys):

@@ -440,6 +440,7 @@ def test_notebook_04_fits_by_hand_what_train_unet_fits(tmp_path, fit_calls, spli
     (by_hand, by_hand_fit), (packaged, packaged_fit) = fit_calls
 
     assert describe_layers(by_hand) == describe_layers(packaged)  # the same network
+    assert describe_layers(packaged)[1]["name"] == "standardize"  # the recipe's, first after the input
     by_hand_config, packaged_config = by_hand.get_compile_config(), packaged.get_compile_config()
     for config_ in (by_hand_config, packaged_config):
         del config_["optimizer"]["config"]["name"]  # numbered by Keras: "adam", "adam_1", ...
@@ -455,6 +456,24 @@ def test_notebook_04_fits_by_hand_what_train_unet_fits(tmp_path, fit_calls, spli
         keras.callbacks.ReduceLROnPlateau,
         keras.callbacks.EarlyStopping,
     }
+
+
+def test_under_a_time_limit_the_time_decides_and_early_stopping_is_off(tmp_path, fit_calls, splits):
+    for time_limit, out in ((None, "unlimited"), (5.0, "limited")):
+        with pytest.raises(FitCalled):
+            training.train_unet(
+                train=splits[0],
+                validation=splits[1],
+                out_dir=tmp_path / out,
+                epochs=2,
+                time_limit=time_limit,
+                **TINY,
+            )
+    (_, unlimited), (_, limited) = fit_calls
+    kinds = [{type(callback).__name__ for callback in fit["callbacks"]} for fit in (unlimited, limited)]
+    assert kinds[0] - kinds[1] == {"EarlyStopping"}
+    assert kinds[1] - kinds[0] == {"TimeBudget"}
+    assert "ReduceLROnPlateau" in kinds[1]
 
 
 # --- a time limit ----------------------------------------------------------------------------------------

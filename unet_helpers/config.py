@@ -44,6 +44,11 @@ class Profile:
         time_limit: minutes that notebook 04's training may take (``train_unet(time_limit=...)``): it
             stops after ``epochs`` or when another epoch would not end in time, whichever comes first, so
             that a slow laptop still finishes within a workshop's slot; None: only ``epochs`` decides.
+        augment: whether training augments its images (``data.load_splits(augment=...)``, the command
+            line's default). Off where training lasts minutes: there the network is still learning the
+            data it has, and augmentation slowed it on both real datasets measured (the README's "The
+            training recipe"); on for the long runs of ``full``, where it keeps the network from
+            memorising a few hundred images.
     """
 
     name: str
@@ -54,6 +59,7 @@ class Profile:
     num_samples: int
     base_filters: int
     time_limit: float | None
+    augment: bool
 
 
 PROFILES: dict[str, Profile] = {
@@ -68,6 +74,7 @@ PROFILES: dict[str, Profile] = {
             num_samples=32,
             base_filters=8,
             time_limit=None,
+            augment=False,
         ),
         Profile(
             name="workshop",
@@ -78,6 +85,7 @@ PROFILES: dict[str, Profile] = {
             num_samples=512,
             base_filters=16,
             time_limit=6,
+            augment=False,
         ),
         Profile(
             name="full",
@@ -88,6 +96,7 @@ PROFILES: dict[str, Profile] = {
             num_samples=2000,
             base_filters=64,
             time_limit=None,
+            augment=True,
         ),
     )
 }

@@ -279,6 +279,28 @@ def check_image(image: Any, *, channels: int) -> np.ndarray:
 # --- predicting ------------------------------------------------------------------------------------------
 
 _PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_AFTER_STANDARDIZATION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _standardized_once(model: keras.Model, image: np.ndarray) -> tuple[keras.Model, np.ndarray]:
+    """The model and image to cut into tiles.
+
+    A model that standardises each image first (``build_unet(standardize=True)``) must see the whole
+    image's mean and standard deviation, as in training, not each tile's: a tile of plain background
+    would have its noise stretched to the contrast of nuclei. So the image is standardised here, once,
+    and the tiles go to the layers after the standardisation. Any other model: as it is.
+    """
+    from unet_helpers.model import PerImageStandardization
+
+    standardize = model.layers[1] if len(model.layers) > 1 else None
+    if not isinstance(standardize, PerImageStandardization):
+        return model, image
+    import keras
+
+    if model not in _AFTER_STANDARDIZATION:
+        _AFTER_STANDARDIZATION[model] = keras.Model(standardize.output, model.output)
+    standardized = keras.ops.convert_to_numpy(standardize(image[np.newaxis]))[0]
+    return _AFTER_STANDARDIZATION[model], standardized.astype(np.float32, copy=False)
 
 
 def _batch_predictor(model: keras.Model) -> Callable[[np.ndarray], Any]:
@@ -316,6 +338,8 @@ def predict_tiled(
     piece: exactly ``model(image[None])[0]`` when its size is one the model takes (the model's fixed
     size, or any multiple of the pooling factor for a model built with ``input_shape=(None, None, C)``);
     otherwise mirrored up to such a size, and cropped back.
+    A model that standardises each image (``build_unet(standardize=True)``) is given the whole image's
+    statistics, not each tile's, as it had in training.
 
     Args:
         model: a Keras UNet (``build_unet``, ``model.load_model``), one sigmoid or K softmax channels.
@@ -354,6 +378,7 @@ def predict_tiled(
             predict_tiled(model, rescale(image, scale), **options), image.shape[:2], antialias=False
         )
     grid = tile_grid(model, image.shape, tile_size=tile_size, overlap=overlap)
+    model, image = _standardized_once(model, image)
     padded = np.pad(image, (*grid.padding, (0, 0)), mode="reflect")
     (top, _), (left, _) = grid.padding
     tile_height, tile_width = grid.tile_size

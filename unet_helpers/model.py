@@ -36,6 +36,32 @@ Upsampling = Literal["transpose", "resize"]
 UPSAMPLING_CHOICES: tuple[str, ...] = get_args(Upsampling)
 
 
+@keras.saving.register_keras_serializable(package="unet_helpers")
+class PerImageStandardization(layers.Layer):
+    """Shifts and scales each image to mean 0 and standard deviation 1, over all its pixels and channels.
+
+    Real collections mix exposures and modalities (the nuclei: dark fluorescence, bright brightfield,
+    purple tissue); standardising each image on its own lets the first convolutions see contrast
+    rather than brightness. It has no weights and sits inside the model, so prediction and export
+    standardise exactly as training did. A flat image (standard deviation below ``epsilon``) is only
+    shifted, not blown up.
+
+    Input: float images ``(batch, height, width, channels)``, any range. Output: the same shape.
+    """
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, images: Any) -> Any:
+        mean = keras.ops.mean(images, axis=(1, 2, 3), keepdims=True)
+        std = keras.ops.std(images, axis=(1, 2, 3), keepdims=True)
+        return (images - mean) / keras.ops.maximum(std, self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
 def double_conv(
     x: keras.KerasTensor, filters: int, *, name: str, batch_norm: bool = False
 ) -> keras.KerasTensor:
@@ -219,6 +245,7 @@ def build_unet(
     batch_norm: bool = False,
     dropout: float = 0.0,
     upsampling: Upsampling = "transpose",
+    standardize: bool = False,
 ) -> keras.Model:
     """Build a UNet; the defaults give the classic network (7,697,345 parameters at 128x128x3).
 
@@ -238,6 +265,8 @@ def build_unet(
         dropout: rate of a dropout layer after the bottleneck; 0 adds none.
         upsampling: ``"transpose"`` (2x2 transposed convolutions, the paper's) or ``"resize"``
             (bilinear upsampling and a 3x3 convolution), see :func:`decoder_block`.
+        standardize: start with a :class:`PerImageStandardization` layer (``standardize``, no weights),
+            which the series' training recipe uses (``training.train_unet``).
 
     Returns:
         An uncompiled ``keras.Model`` named ``"unet"``: float images ``(batch, height, width,
@@ -250,7 +279,8 @@ def build_unet(
     """
     _check_arguments(input_shape, num_classes, base_filters, depth, dropout, upsampling)
     inputs = keras.Input(shape=input_shape, name="input")
-    x = inputs
+    # float32 under mixed precision too: a float16 mean over a whole image loses digits.
+    x = PerImageStandardization(name="standardize", dtype="float32")(inputs) if standardize else inputs
     skips = []
     for level in range(1, depth + 1):
         skip, x = encoder_block(x, base_filters * 2 ** (level - 1), name=f"enc{level}", batch_norm=batch_norm)

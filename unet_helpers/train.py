@@ -83,13 +83,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="share of images (default: 0.2)",
     )
-    add("--augment", action=argparse.BooleanOptionalAction, default=True, help="augment training images")
+    add(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="augment training images (default: the profile's, on in full only)",
+    )
+    add(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="standardise each image to mean 0, SD 1 inside the model (--no-standardize: the classic UNet)",
+    )
     add(
         "--patience",
         type=positive_int,
         default=10,
         metavar="N",
-        help="stop after N epochs without a better val_dice; halve the learning rate after N/2 (default: 10)",
+        help="stop after N epochs without a better val_dice (not under --time-limit); halve the learning "
+        "rate after N/2 (default: 10)",
     )
     _add_reading_options(parser)
     _add_device_options(parser)
@@ -233,8 +244,9 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         "shuffle_split": arguments.shuffle_split,
         "channels": arguments.channels,
     }
+    augment = profile.augment if arguments.augment is None else arguments.augment
     splits = data.load_splits(
-        root, image_size=image_size, batch_size=batch_size, augment=arguments.augment, **splitting, **reading
+        root, image_size=image_size, batch_size=batch_size, augment=augment, **splitting, **reading
     )
     keras.utils.set_random_seed(arguments.seed)
     return training.train_unet(
@@ -247,6 +259,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         epochs=arguments.epochs or (EPOCHS_UNDER_A_TIME_LIMIT if arguments.time_limit else profile.epochs),
         time_limit=arguments.time_limit,
         learning_rate=arguments.learning_rate,
+        standardize=arguments.standardize,
         mixed_precision=arguments.mixed_precision,
         jit_compile=arguments.xla,
         strategy=strategy,
@@ -256,7 +269,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         settings={
             "data": str(Path(root).resolve()),
             "batch_size": batch_size,
-            "augment": arguments.augment,
+            "augment": augment,
             **splitting,
             **reading,
             "profile": profile.name,

@@ -1,0 +1,125 @@
+"""One lever of the training recipe at a time: best validation Dice after a fixed number of seconds.
+
+    .venv/bin/python benchmarks/recipe_levers.py --data DIR [--view NAME] [--no-shuffle-split] \\
+        [--seconds 180] [--standardize] [--augment none|orientations|light|all] \\
+        [--schedule plateau|cosine|constant] [--learning-rate 1e-3] [--batch-size 16] [--loss series|bce]
+
+The screening behind the series' recipe (README, "The training recipe"). One run trains one recipe with
+``model.fit`` on the series' pipeline (``data.load_splits``, seed 0) until the next epoch would end after
+``--seconds`` (the rule of ``--time-limit``), and reports the best epoch's ``val_dice`` (pooled Dice of the
+foreground, as everywhere in the series). Every lever not given stays at the series' values before issue
+14: notebook 02's augmentation (``all``), Adam 1e-3 halved after 5 epochs without a better ``val_dice``,
+cross-entropy + Dice, batch 16, width 16, 128x128, no standardisation. ``--schedule cosine`` decays the
+learning rate over the seconds, from the start value to 1% of it (set before each epoch from the time
+used). Each run appends its settings, score and per-epoch curve to benchmarks/results/recipe_levers.jsonl
+and prints one line. Run one at a time on a quiet machine: the budget is wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from unet_helpers import augment, data, losses, metrics, model, train
+
+RESULTS = Path(__file__).resolve().parent / "results" / "recipe_levers.jsonl"
+AUGMENTATIONS = {
+    "none": False,
+    "orientations": augment.AugmentOptions.only("flip", "rotate90"),
+    "light": augment.AugmentOptions.only("flip", "rotate90", "zoom", "translate"),
+    "all": True,
+}
+
+
+class Budget(keras.callbacks.Callback):
+    """Stops after the epoch that leaves too little of ``seconds`` for another (median of the last three
+    epochs after the first), optionally decays the learning rate along a cosine over the seconds, and
+    records ``(seconds since the start, val_dice)`` after each epoch."""
+
+    def __init__(self, seconds: float, *, cosine: bool) -> None:
+        super().__init__()
+        self.seconds, self.cosine, self.curve, self.epoch_seconds = seconds, cosine, [], []
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.peak = float(self.model.optimizer.learning_rate)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        if self.cosine:
+            progress = min(1.0, (self.epoch_start - self.start) / self.seconds)
+            self.model.optimizer.learning_rate.assign(
+                self.peak * (0.01 + 0.99 * (1 + math.cos(math.pi * progress)) / 2)
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.epoch_seconds.append(now - self.epoch_start)
+        self.curve.append((round(now - self.start, 1), round(float(logs["val_dice"]), 4)))
+        expected = float(np.median(self.epoch_seconds[1:][-3:])) if len(self.epoch_seconds) > 1 else 0.0
+        if now - self.start + expected > self.seconds:
+            self.model.stop_training = True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--data", type=Path, required=True, help="a folder with images/ and masks/")
+    add("--view", choices=list(train.VIEW_NAMES), help="a known dataset's layout")
+    add("--no-shuffle-split", action="store_true", help="validate on the last fifth in name order")
+    add("--seconds", type=float, default=180.0)
+    add("--standardize", action="store_true", help="build_unet(standardize=True)")
+    add("--augment", choices=list(AUGMENTATIONS), default="all")
+    add("--schedule", choices=["plateau", "cosine", "constant"], default="plateau")
+    add("--learning-rate", type=float, default=1e-3)
+    add("--batch-size", type=int, default=16)
+    add("--base-filters", type=int, default=16)
+    add("--image-size", type=int, default=128)
+    add("--loss", choices=["series", "bce"], default="series", help="cross-entropy + Dice, or BCE alone")
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    splits = data.load_splits(
+        args.data,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        augment=AUGMENTATIONS[args.augment],
+        shuffle_split=not args.no_shuffle_split,
+        progress=False,
+        **(train.VIEW_NAMES[args.view].as_kwargs() if args.view else {}),
+    )
+    network = model.build_unet(
+        (args.image_size, args.image_size, 3), base_filters=args.base_filters, standardize=args.standardize
+    )
+    network.compile(
+        keras.optimizers.Adam(args.learning_rate),
+        losses.segmentation_loss(2) if args.loss == "series" else "binary_crossentropy",
+        metrics=metrics.segmentation_metrics(2),
+    )
+    budget = Budget(args.seconds, cosine=args.schedule == "cosine")
+    callbacks = [budget]
+    if args.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_dice", mode="max", factor=0.5, patience=5, min_lr=1e-6
+            )
+        )
+    network.fit(
+        splits.train, validation_data=splits.validation, epochs=100_000, callbacks=callbacks, verbose=0
+    )
+    settings = {name: str(value) if isinstance(value, Path) else value for name, value in vars(args).items()}
+    result = {**settings, "best": max(dice for _, dice in budget.curve), "epochs": len(budget.curve)}
+    print(json.dumps(result))
+    RESULTS.parent.mkdir(exist_ok=True)
+    with RESULTS.open("a") as results:
+        results.write(json.dumps({**result, "date": time.strftime("%Y-%m-%d"), "curve": budget.curve}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
