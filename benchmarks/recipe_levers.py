@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/recipe_levers.py --data DIR [--view NAME] [--no-shuffle-split] \\
         [--seconds 180] [--standardize] [--augment none|orientations|light|all] \\
-        [--schedule plateau|cosine|constant] [--learning-rate 1e-3] [--batch-size 16] [--loss series|bce]
+        [--schedule plateau|cosine|constant] [--learning-rate 1e-3] [--batch-size 16] [--loss series|bce] \\
+        [--augment-after-stall N]
 
 The screening behind the series' recipe (README, "The training recipe"). One run trains one recipe with
 ``model.fit`` on the series' pipeline (``data.load_splits``, seed 0) until the next epoch would end after
@@ -37,6 +38,23 @@ AUGMENTATIONS = {
 }
 
 
+class StopWhenStalled(keras.callbacks.Callback):
+    """Stops ``fit`` after ``patience`` epochs without a better ``val_dice`` and records the epoch."""
+
+    def __init__(self, patience: int) -> None:
+        super().__init__()
+        self.patience, self.best, self.wait, self.stalled_at = patience, -1.0, 0, None
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+        self.best, self.wait = (
+            (logs["val_dice"], 0) if logs["val_dice"] > self.best else (self.best, self.wait + 1)
+        )
+        if self.wait >= self.patience:
+            self.stalled_at, self.model.stop_training = self.epochs, True
+
+
 class Budget(keras.callbacks.Callback):
     """Stops after the epoch that leaves too little of ``seconds`` for another (median of the last three
     epochs after the first), optionally decays the learning rate along a cosine over the seconds, and
@@ -47,8 +65,9 @@ class Budget(keras.callbacks.Callback):
         self.seconds, self.cosine, self.curve, self.epoch_seconds = seconds, cosine, [], []
 
     def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-        self.peak = float(self.model.optimizer.learning_rate)
+        if not self.curve:  # a second fit (after --augment-after-stall) continues the same clock
+            self.start = time.perf_counter()
+            self.peak = float(self.model.optimizer.learning_rate)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.perf_counter()
@@ -67,6 +86,18 @@ class Budget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def load_splits(args: argparse.Namespace, augment: str) -> data.Splits:
+    return data.load_splits(
+        args.data,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        augment=AUGMENTATIONS[augment],
+        shuffle_split=not args.no_shuffle_split,
+        progress=False,
+        **(train.VIEW_NAMES[args.view].as_kwargs() if args.view else {}),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
@@ -82,18 +113,17 @@ def main() -> None:
     add("--base-filters", type=int, default=16)
     add("--image-size", type=int, default=128)
     add("--loss", choices=["series", "bce"], default="series", help="cross-entropy + Dice, or BCE alone")
+    add(
+        "--augment-after-stall",
+        type=int,
+        metavar="N",
+        help="train without augmentation until val_dice has not improved for N epochs, then go on with "
+        "--augment and the learning rate back at its start (an augmentation ramp)",
+    )
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
-    splits = data.load_splits(
-        args.data,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
-        augment=AUGMENTATIONS[args.augment],
-        shuffle_split=not args.no_shuffle_split,
-        progress=False,
-        **(train.VIEW_NAMES[args.view].as_kwargs() if args.view else {}),
-    )
+    splits = load_splits(args, args.augment)
     network = model.build_unet(
         (args.image_size, args.image_size, 3), base_filters=args.base_filters, standardize=args.standardize
     )
@@ -110,11 +140,24 @@ def main() -> None:
                 monitor="val_dice", mode="max", factor=0.5, patience=5, min_lr=1e-6
             )
         )
+    stall = StopWhenStalled(args.augment_after_stall) if args.augment_after_stall else None
+    first = load_splits(args, "none") if stall else splits
     network.fit(
-        splits.train, validation_data=splits.validation, epochs=100_000, callbacks=callbacks, verbose=0
+        first.train,
+        validation_data=first.validation,
+        epochs=100_000,
+        callbacks=callbacks + [stall] * bool(stall),
+        verbose=0,
     )
+    if stall and stall.stalled_at:
+        network.optimizer.learning_rate.assign(args.learning_rate)
+        network.fit(
+            splits.train, validation_data=splits.validation, epochs=100_000, callbacks=callbacks, verbose=0
+        )
     settings = {name: str(value) if isinstance(value, Path) else value for name, value in vars(args).items()}
     result = {**settings, "best": max(dice for _, dice in budget.curve), "epochs": len(budget.curve)}
+    if stall:
+        result["augmented_from_epoch"] = stall.stalled_at and stall.stalled_at + 1
     print(json.dumps(result))
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a") as results:

@@ -148,3 +148,35 @@ def pack_fake_oxford_pet(root: Path, archive_dir: Path) -> tuple[Archive, ...]:
             )
         )
     return tuple(archives)
+
+
+CAMVID_VOID = 11
+
+
+def make_fake_camvid(root: Path, *, counts: tuple[int, int, int] = (4, 2, 2), seed: int = 0) -> Path:
+    """Write a small CamVid in SegNet's layout under ``root``: ``train/``, ``val/``, ``test/`` (PNG photos,
+    48x64) and ``trainannot/``, ``valannot/``, ``testannot/`` (8-bit masks of class indices 0..10, with
+    11 = void in a band along the top and left edges, as in the real unlabelled borders). ``counts`` are
+    the images per split; file names as in the real set (``0001TP_006690.png``).
+
+    Returns:
+        ``root``.
+    """
+    rng = np.random.default_rng(seed)
+    number = 6690
+    for (images, masks), count in zip(
+        (("train", "trainannot"), ("val", "valannot"), ("test", "testannot")), counts, strict=True
+    ):
+        (root / images).mkdir(parents=True, exist_ok=True)
+        (root / masks).mkdir(parents=True, exist_ok=True)
+        for _ in range(count):
+            mask = np.repeat(np.repeat(rng.integers(0, 11, size=(6, 8)), 8, axis=0), 8, axis=1).astype(
+                np.uint8
+            )
+            mask[:5], mask[:, :3] = CAMVID_VOID, CAMVID_VOID
+            image = (mask[..., None] * 20 + rng.integers(0, 30, size=(*mask.shape, 3))).astype(np.uint8)
+            name = f"0001TP_{number:06d}.png"
+            Image.fromarray(image).save(root / images / name)
+            Image.fromarray(mask).save(root / masks / name)
+            number += 30
+    return root

@@ -292,7 +292,10 @@ def test_views_map_every_stored_value_to_a_class(view):
         "masks": view.masks,
         "mask_values": dict(view.mask_values),
         "num_classes": view.num_classes,
+        "ignore_values": view.ignore_values,
+        "official_splits": dict(view.official_splits) if view.official_splits else None,
     }
+    assert not set(view.ignore_values) & set(view.mask_values)  # a value is a class or ignored, not both
     kwargs["mask_values"][999] = 0  # the loader may change its copy ...
     assert 999 not in view.mask_values  # ... without changing the shared view
 
@@ -308,13 +311,14 @@ def test_oxford_views_read_the_trimaps_right():
 
 def test_views_fit_the_downloaded_layout(server, tmp_path):
     root = download(tmp_path, server)
-    for view in (datasets.OXFORD_PET_BINARY, datasets.OXFORD_PET_TRIMAP):
+    for view in (datasets.OXFORD_PET_BINARY, datasets.OXFORD_PET_IGNORE_BORDER, datasets.OXFORD_PET_TRIMAP):
         stems = {p.stem for p in (root / view.masks).glob("*.png")}
         assert stems == {p.stem for p in (root / view.images).glob("*.jpg")}
         values = {
             int(v) for s in stems for v in np.unique(np.asarray(Image.open(root / view.masks / f"{s}.png")))
         }
-        assert values == set(view.mask_values)
+        assert values == set(view.mask_values) | set(view.ignore_values)
+        assert all((root / listed).is_file() for listed in view.official_splits.values())
 
 
 def test_views_fit_the_loader_signature(tmp_path):

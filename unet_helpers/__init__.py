@@ -9,12 +9,15 @@ Each module has one job:
 - ``synthetic``: generates microscopy-like cells with exact masks (offline, from a seed);
 - ``datasets``: the embedded real nuclei (``nuclei()``), downloads (Oxford-IIIT Pet), and layouts as views;
 - ``images``: reads image and mask files, in Python to check them and in the ``tf.data`` graph the same way;
-- ``mask_classes``: turns the values mask files store into class indices, every value checked;
+- ``mask_classes``: turns the values mask files store into class indices (or "ignore"), every value checked;
+- ``pairing``: pairs image files with their mask files: same name, a suffix, a pattern, or a list;
+- ``scan_cache``: checks every pair once, with the result cached on disk next to the data;
+- ``splits``: which pairs train, validate and test: a seeded split, the dataset's own, a seeded subset;
 - ``data``: loads a folder of images and masks, checked, as a fast ``tf.data`` pipeline;
 - ``augment``: paired geometric and photometric augmentation, masks kept exact;
 - ``augment_layer``: the same augmentation as a Keras layer, to augment on the accelerator;
 - ``model``: builds the UNet from small named blocks (``build_unet``), and loads a trained one;
-- ``losses``: cross-entropy + Dice losses for binary and multi-class masks, with optional per-pixel weights;
+- ``losses``: cross-entropy + Dice losses for binary and multi-class masks, per-pixel weights, ignored pixels;
 - ``metrics``: Dice, IoU and pixel accuracy, pooled over all pixels, as Keras metrics and NumPy functions;
   the per-pixel numbers figures draw (error maps, Dice per image, Dice per threshold, confusion matrices);
 - ``instance_metrics``: nuclei counted one by one (matched at IoU >= 0.5: precision, recall, F1);

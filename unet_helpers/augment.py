@@ -12,7 +12,7 @@ label comes from, so a weight stays with its label.
 
 Points that fall outside the image are reflected back in (``dcba|abcd|dcba``), for the image and the
 mask alike, so the mask's labels match the reflected image. With ``AugmentOptions(outside_label=...)``
-the mask holds that label there instead (an "ignore" value for the loss).
+the mask holds that label there instead (``mask_classes.IGNORE_CLASS``: no label, skipped everywhere).
 
 Photometric transforms (blur, brightness, contrast, gamma, noise) change the image only; the result is
 clipped to [0, 1].
@@ -84,8 +84,9 @@ class AugmentOptions:
         elastic_grid: control points per side, an integer in [2, 32]; default 3 (the paper's). Fewer
             points give a smoother, larger-scale deformation.
         outside_label: the mask value where the source point lies outside the image, or ``None``
-            (default) to reflect the mask like the image. A number (e.g. 255, or -1) is an "ignore" label
-            that the loss must skip; it is the one value the mask may gain.
+            (default) to reflect the mask like the image. ``mask_classes.IGNORE_CLASS`` (255) is the way to
+            say "no label here": the losses, metrics and figures skip such pixels (as they skip pixels the
+            masks already hold as ignored, which move with the image); it is the one value the mask may gain.
 
     Photometric (image only, in this order; the image is clipped to [0, 1] at the end):
         blur: Gaussian blur with a standard deviation in [0, max_blur_sigma] pixels. It is applied

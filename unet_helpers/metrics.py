@@ -23,6 +23,13 @@ returns 0. Pooled over a whole set, that only happens when the set holds no obje
 Pooled is not per image: a set of one large and one small object scores close to the large object's Dice.
 ``dice_score(..., per_image=True)`` gives each image's own score.
 
+**Pixels to ignore** hold ``mask_classes.IGNORE_CLASS`` (255) in the truth (a dataset's void class, an
+uncertain border). Every number here leaves them out, whatever the prediction says there: they are in no
+TP, FP or FN count, no accuracy, no confusion matrix, no error map (so no figure calls them errors). A
+true value that is no class of the data (IGNORE_CLASS among them) has an all-zero one-hot row, which is
+how the metrics skip it; ``pixel_accuracy`` gives it weight 0. An image whose pixels are all ignored has
+nothing to find and nothing found: per image, it scores 1.
+
 **Where, not only how much.** The same rule, pixel by pixel and image by image, gives the numbers that
 :mod:`unet_helpers.viz` draws: :func:`class_maps` (each pixel's true and predicted class),
 :func:`error_maps` (true positives, false positives, false negatives, wrong classes), :func:`rank_by_dice`
@@ -41,6 +48,7 @@ import numpy as np
 from keras import ops
 
 from unet_helpers.errors import UnetTutorialError
+from unet_helpers.mask_classes import IGNORE_CLASS
 
 PACKAGE = "unet_helpers"
 
@@ -78,6 +86,19 @@ def _mean_over_classes(numerator: Any, denominator: Any) -> Any:
     return ops.where(count > 0, ops.sum(ratio, axis=-1) / ops.maximum(count, 1), 1)
 
 
+def _pixel_weights(sample_weight: Any, pixels: Any) -> Any:
+    """``sample_weight`` per image (B,) or per pixel ((B, H, W) or (B, H, W, 1)), as float32 (B, H, W).
+
+    ``pixels`` is any tensor of the pixels' shape (B, H, W), e.g. the true classes.
+    """
+    weights = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+    if len(weights.shape) == len(pixels.shape) + 1 and weights.shape[-1] == 1:
+        weights = ops.squeeze(weights, axis=-1)  # (B, H, W, 1), like the masks
+    while len(weights.shape) < len(pixels.shape):
+        weights = ops.expand_dims(weights, axis=-1)  # (B,): one weight per image
+    return ops.broadcast_to(weights, ops.shape(pixels))
+
+
 def _dice_fraction(true_positives: Any, false_positives: Any, false_negatives: Any) -> tuple[Any, Any]:
     return 2 * true_positives, 2 * true_positives + false_positives + false_negatives
 
@@ -90,7 +111,8 @@ class PooledOverlap(keras.metrics.Metric):
     """Base of :class:`PooledDice` and :class:`PooledIoU`: per-class TP, FP and FN, pooled until reset.
 
     ``update_state(y_true, y_pred, sample_weight=None)``: ``y_true`` (B, H, W, 1) or (B, H, W), class
-    indices 0..num_classes-1 (any dtype; pixels with other values are ignored, as in Keras's ``IoU``);
+    indices 0..num_classes-1 (any dtype); pixels with another value, ``IGNORE_CLASS`` (255) among them, are
+    ignored, whatever their prediction: they change neither Dice nor IoU (as in Keras's ``IoU``);
     ``y_pred`` (B, H, W, 1) sigmoid probabilities (binary data), or (B, H, W, num_classes) softmax
     probabilities, any float dtype (float16 under mixed precision too). ``sample_weight``, if given,
     weights pixels or images: shape (B,), (B, H, W) or (B, H, W, 1). The counts are float32 variables
@@ -150,13 +172,7 @@ class PooledOverlap(keras.metrics.Metric):
         ) * ops.sum(true_one_hot, axis=-1, keepdims=True)
         weights = 1.0
         if sample_weight is not None:
-            weights = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
-            pixels = true_classes.shape
-            if len(weights.shape) == len(pixels) + 1 and weights.shape[-1] == 1:
-                weights = ops.squeeze(weights, axis=-1)  # (B, H, W, 1), like the masks
-            while len(weights.shape) < len(pixels):
-                weights = ops.expand_dims(weights, axis=-1)  # (B,): one weight per image
-            weights = ops.reshape(ops.broadcast_to(weights, ops.shape(true_classes)), (-1, 1))
+            weights = ops.reshape(_pixel_weights(sample_weight, true_classes), (-1, 1))
         true_positives = ops.sum(true_one_hot * predicted_one_hot * weights, axis=0)
         self.true_positives.assign_add(true_positives)
         self.false_positives.assign_add(ops.sum(predicted_one_hot * weights, axis=0) - true_positives)
@@ -208,15 +224,47 @@ class PooledIoU(PooledOverlap):
     fraction = staticmethod(_iou_fraction)
 
 
+class _SkipsIgnored:
+    """Mixin for Keras's accuracies: pixels whose truth is IGNORE_CLASS get weight 0, so they count in
+    neither the matches nor the number of pixels."""
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        y_true = ops.convert_to_tensor(y_true)
+        pixels = ops.squeeze(y_true, axis=-1) if len(y_true.shape) == 4 else y_true
+        weights = ops.cast(ops.not_equal(pixels, ops.cast(IGNORE_CLASS, pixels.dtype)), "float32")
+        if sample_weight is not None:
+            weights = weights * _pixel_weights(sample_weight, pixels)
+        return super().update_state(y_true, y_pred, sample_weight=weights)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BinaryPixelAccuracy(_SkipsIgnored, keras.metrics.BinaryAccuracy):
+    """``keras.metrics.BinaryAccuracy`` (class 1 where ``p > threshold``) over the pixels not ignored.
+
+    ``y_true`` (B, H, W, 1) 0/1, ``IGNORE_CLASS`` at pixels to ignore; ``y_pred`` (B, H, W, 1) sigmoid
+    probabilities. The share of counted pixels whose class is right, in [0, 1] (0 before any is counted).
+    """
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelAccuracy(_SkipsIgnored, keras.metrics.SparseCategoricalAccuracy):
+    """``keras.metrics.SparseCategoricalAccuracy`` (the argmax against the true class) over the pixels not
+    ignored.
+
+    ``y_true`` (B, H, W, 1) class indices, ``IGNORE_CLASS`` at pixels to ignore; ``y_pred`` (B, H, W, K)
+    softmax probabilities. The share of counted pixels whose class is right, in [0, 1].
+    """
+
+
 def segmentation_metrics(num_classes: int) -> list[keras.metrics.Metric]:
     """The metrics to compile a model with, for data with ``num_classes`` classes; all pooled.
 
     Binary data (2 classes, a 1-channel sigmoid model): ``dice`` and ``iou`` of the foreground, and
-    ``pixel_accuracy`` (``keras.metrics.BinaryAccuracy``: the share of pixels whose class, ``p > 0.5``, is
+    ``pixel_accuracy`` (:class:`BinaryPixelAccuracy`: the share of pixels whose class, ``p > 0.5``, is
     right). Multi-class data (a ``num_classes``-channel softmax model): ``dice`` and ``iou`` averaged over
-    the foreground classes 1..K-1, ``pixel_accuracy`` (``keras.metrics.SparseCategoricalAccuracy`` on the
-    argmax, background included), then ``dice_<i>`` and ``iou_<i>`` for every class ``i``, background (0)
-    included.
+    the foreground classes 1..K-1, ``pixel_accuracy`` (:class:`PixelAccuracy` on the argmax, background
+    included), then ``dice_<i>`` and ``iou_<i>`` for every class ``i``, background (0) included. Every one
+    leaves out the pixels whose truth is ``IGNORE_CLASS``.
 
     Args:
         num_classes: classes in the data, background included (2 for binary masks).
@@ -232,12 +280,12 @@ def segmentation_metrics(num_classes: int) -> list[keras.metrics.Metric]:
         return [
             PooledDice(num_classes, name="dice"),
             PooledIoU(num_classes, name="iou"),
-            keras.metrics.BinaryAccuracy(threshold=0.5, name="pixel_accuracy"),
+            BinaryPixelAccuracy(threshold=0.5, name="pixel_accuracy"),
         ]
     return [
         PooledDice(num_classes, name="dice"),
         PooledIoU(num_classes, name="iou"),
-        keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
+        PixelAccuracy(name="pixel_accuracy"),
         *(PooledDice(num_classes, class_ids=[index], name=f"dice_{index}") for index in range(num_classes)),
         *(PooledIoU(num_classes, class_ids=[index], name=f"iou_{index}") for index in range(num_classes)),
     ]
@@ -251,7 +299,8 @@ def drop_channel(mask: np.ndarray) -> np.ndarray:
 def class_arrays(true_mask: Any, predicted_mask: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """True and predicted classes as int64 arrays of shape (images, pixels), by the rule above.
 
-    ``true_mask``: class indices (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1). ``predicted_mask``: class
+    ``true_mask``: class indices (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1); ``IGNORE_CLASS`` (and any
+    other value that is no class) is kept as it is, for the callers to leave out. ``predicted_mask``: class
     indices or (binary) probabilities of the same shape, or softmax outputs with ``num_classes`` channels.
     """
     true = drop_channel(np.asarray(true_mask))
@@ -295,7 +344,9 @@ def _score(
     class_ids = _check_class_ids(class_ids, num_classes)
     true, predicted = class_arrays(true_mask, predicted_mask, num_classes)
     counts = np.zeros((len(true), 3, len(class_ids)))
-    valid = (true >= 0) & (true < num_classes)  # other true values are ignored, as in the metrics
+    valid = (true >= 0) & (
+        true < num_classes
+    )  # IGNORE_CLASS and other values are left out, as in the metrics
     for column, class_id in enumerate(class_ids):
         is_true, is_predicted = true == class_id, (predicted == class_id) & valid
         counts[:, 0, column] = np.sum(is_true & is_predicted, axis=1)
@@ -318,7 +369,8 @@ def dice_score(
     """Dice of NumPy masks, defined exactly as the ``dice`` metric (see the module docstring).
 
     Args:
-        true_mask: class indices, (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1).
+        true_mask: class indices, (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1); pixels holding
+            ``IGNORE_CLASS`` are left out, whatever their prediction.
         predicted_mask: class indices of the same shape; or, for binary data, sigmoid probabilities
             (class 1 where above 0.5); or softmax probabilities with ``num_classes`` channels, (..., K).
         num_classes: classes in the data, background included (2 for binary masks).
@@ -394,7 +446,8 @@ def class_maps(masks: Any, predictions: Any, *, num_classes: int = 2) -> tuple[n
 
     Returns:
         Two int64 arrays (true classes, predicted classes), both shaped like ``masks`` without its channel;
-        predicted classes lie in 0..num_classes-1, true ones are the masks' values as they are.
+        predicted classes lie in 0..num_classes-1, true ones are the masks' values as they are
+        (``IGNORE_CLASS`` stays, so that figures can draw those pixels as ignored).
 
     Raises:
         UnetTutorialError: shapes that do not fit, or fractional multi-class predictions.
@@ -406,7 +459,8 @@ def class_maps(masks: Any, predictions: Any, *, num_classes: int = 2) -> tuple[n
 
 
 class ErrorMaps(NamedTuple):
-    """Boolean maps shaped like the mask without its channel; pixels whose truth is no class are in none."""
+    """Boolean maps shaped like the mask without its channel; pixels whose truth is no class (IGNORE_CLASS
+    among them) are in none: whatever is predicted there is no error."""
 
     true_positive: np.ndarray  # an object pixel given its true class
     false_positive: np.ndarray  # background predicted as an object
@@ -427,7 +481,7 @@ def error_maps(mask: Any, prediction: Any, *, num_classes: int = 2) -> ErrorMaps
         object or background pixel is in at most one map; for binary data ``wrong_class`` is all False.
     """
     true, predicted = class_maps(mask, prediction, num_classes=num_classes)
-    valid = (true >= 0) & (true < num_classes)  # other values are ignored, as in the metrics
+    valid = (true >= 0) & (true < num_classes)  # IGNORE_CLASS and other values: no error, as in the metrics
     true_object = valid & (true > 0)
     return ErrorMaps(
         true_positive=true_object & (predicted == true),
@@ -448,7 +502,8 @@ def rank_by_dice(masks: Any, predictions: Any, *, num_classes: int = 2) -> DiceR
     """Rank images by their own Dice, best first.
 
     Each image's Dice is ``dice_score(per_image=True)``'s: an image with no object in the truth and none
-    predicted scores 1, one with no object but a false positive scores 0.
+    predicted scores 1, one with no object but a false positive scores 0; ignored pixels (``IGNORE_CLASS``)
+    are left out, and an image with every pixel ignored scores 1.
 
     Args:
         masks: N masks, (N, H, W) or (N, H, W, 1) class indices (or a list of (H, W[, 1]) masks).
@@ -468,7 +523,7 @@ def dice_against_threshold(
     """Pooled Dice of a binary model when class 1 is ``p > threshold``, for each threshold.
 
     Args:
-        masks: 0/1 masks, (H, W[, 1]) or (N, H, W[, 1]).
+        masks: 0/1 masks, (H, W[, 1]) or (N, H, W[, 1]); ``IGNORE_CLASS`` pixels are left out.
         probabilities: the sigmoid output in [0, 1], the masks' shape (with or without the channel).
         thresholds: the thresholds tried, in [0, 1]; the metrics use 0.5.
 
@@ -497,7 +552,8 @@ def confusion_matrix(masks: Any, predictions: Any, *, num_classes: int = 2) -> n
     """Pixel counts of each (true class, predicted class) pair, over all pixels of all images.
 
     Args:
-        masks: class indices, (H, W[, 1]) or (N, H, W[, 1]); pixels whose value is no class are left out.
+        masks: class indices, (H, W[, 1]) or (N, H, W[, 1]); pixels whose value is no class
+            (``IGNORE_CLASS`` among them) are left out.
         predictions: as for :func:`class_maps`.
         num_classes: classes including the background (2 for binary masks).
 

@@ -141,20 +141,20 @@ def _input_files(source: Path) -> list[Path]:
     """The images to predict, each opened and decoded once so that a damaged file is found now."""
     from tqdm.auto import tqdm
 
-    from unet_helpers import data, images
+    from unet_helpers import images, pairing
 
     if source.is_dir():
-        files = data.list_images(source)
+        files = pairing.list_images(source)
         if not files:
             raise UnetTutorialError(
-                f"no images in '{source}': expected files ending in {', '.join(data.IMAGE_SUFFIXES)}."
+                f"no images in '{source}': expected files ending in {', '.join(pairing.IMAGE_SUFFIXES)}."
             )
-    elif source.suffix.lower() in data.IMAGE_SUFFIXES:
+    elif source.suffix.lower() in pairing.IMAGE_SUFFIXES:
         files = [source]
     else:
         raise UnetTutorialError(
-            f"--input '{source}' is no image file: pass a file ending in {', '.join(data.IMAGE_SUFFIXES)}, "
-            "or a folder."
+            f"--input '{source}' is no image file: pass a file ending in "
+            f"{', '.join(pairing.IMAGE_SUFFIXES)}, or a folder."
         )
     show = len(files) >= CHECK_PROGRESS_MIN_FILES
     for path in tqdm(files, desc=f"Checking {len(files)} images", unit="image", disable=not show):

@@ -114,14 +114,56 @@ def _add_reading_options(parser: argparse.ArgumentParser) -> None:
     masks.add_argument(
         "--view",
         choices=sorted(VIEW_NAMES),
-        help="a known layout: sets --images, --masks, the mask values and --num-classes "
-        "(oxford-pet-binary: pet vs background; oxford-pet-trimap: 3 classes; isbi2012-membrane: "
-        "membrane, stored dark, is class 1)",
+        help="a known layout: sets --images, --masks, the mask values, ignored values, --num-classes and "
+        "the dataset's own split (oxford-pet-binary: pet vs background; oxford-pet-ignore-border: the "
+        "same, the uncertain border ignored; oxford-pet-trimap: 3 classes; camvid: 11 street classes, "
+        "void ignored; isbi2012-membrane: membrane, stored dark, is class 1)",
     )
     masks.add_argument("--images", metavar="SUBDIR", help="image folder inside --data (default: images)")
     masks.add_argument("--masks", metavar="SUBDIR", help="mask folder inside --data (default: masks)")
     masks.add_argument(
         "--mask-suffix", default="", metavar="TEXT", help="a mask's file name adds this: cell_07_mask.png"
+    )
+    masks.add_argument(
+        "--image-pattern",
+        default="{id}",
+        metavar="PATTERN",
+        help="image file names as a pattern of {id}, the part a mask shares: {id}_training (DRIVE)",
+    )
+    masks.add_argument(
+        "--mask-pattern",
+        default="{id}",
+        metavar="PATTERN",
+        help="mask file names as a pattern of the same {id}: {id}_manual1 pairs 21_manual1.gif with "
+        "21_training.tif",
+    )
+    masks.add_argument(
+        "--pairs-file",
+        metavar="FILE",
+        help="a CSV or text file inside --data that lists image,mask pairs, instead of pairing by name",
+    )
+    masks.add_argument(
+        "--ignore-value",
+        type=int,
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="a stored mask value whose pixels no class describes (a void class, an uncertain border): "
+        "left out of training and scores; repeat for several",
+    )
+    masks.add_argument(
+        "--limit",
+        type=positive_int,
+        metavar="N",
+        help="train on N pairs of the dataset, a fixed random choice (a quick run of a large dataset)",
+    )
+    masks.add_argument(
+        "--official-split",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a --view's own training and validation images where the dataset has a split of its own "
+        "(Oxford-IIIT Pet's trainval list, CamVid's train/ and val/; default); --no-official-split "
+        "splits by --seed",
     )
     masks.add_argument(
         "--invert",
@@ -189,14 +231,27 @@ def _dataset_options(arguments: argparse.Namespace) -> dict[str, Any]:
         raise UnetTutorialError(
             f"--view {arguments.view} already says which stored value is the object: leave --invert out."
         )
+    official_splits = view.get("official_splits") if arguments.official_split else None
     return {
         "images": arguments.images or view.get("images", "images"),
         "masks": arguments.masks or view.get("masks", "masks"),
         "mask_suffix": arguments.mask_suffix,
+        "image_pattern": arguments.image_pattern,
+        "mask_pattern": arguments.mask_pattern,
+        "pairs_file": arguments.pairs_file,
         "num_classes": num_classes,
         "mask_values": view.get("mask_values"),
         "mask_threshold": arguments.mask_threshold,
         "invert": arguments.invert,
+        # Lists, as run.json stores them, so that a resumed run finds the same settings.
+        "ignore_values": sorted({*view.get("ignore_values", ()), *arguments.ignore_value}),
+        "official_splits": {
+            split: source if isinstance(source, str) else list(source)
+            for split, source in official_splits.items()
+        }
+        if official_splits
+        else None,
+        "limit": arguments.limit,
     }
 
 

@@ -7,7 +7,8 @@ the cell's value. Notebooks use the package as one namespace (``viz.show_pairs(.
 in modules of one job each:
 
 - :mod:`~unet_helpers.viz.common`: the colours, mask outlines and colourized masks, and the plumbing every
-  figure shares (title, legend below the panels, white background);
+  figure shares (title, legend below the panels, white background); pixels to ignore
+  (``mask_classes.IGNORE_CLASS``) are drawn in one mid gray, IGNORED_COLOR, never as a class or an error;
 - :mod:`~unet_helpers.viz.data`: the data before any model: image and mask pairs, marked images, instance
   labels in colour, histograms, an intensity normalisation, an elastic deformation;
 - :mod:`~unet_helpers.viz.network`: the network itself: the U of a UNet, receptive fields;
@@ -25,12 +26,16 @@ from unet_helpers.viz.common import (
     ERROR_COLORS,
     ERROR_LABELS,
     GROUP_COLORS,
+    IGNORED_COLOR,
+    IGNORED_LABEL,
     INSTANCE_COLORS,
     MARK_COLOR,
     class_color,
     class_legend_handles,
     colorize_mask,
     draw_mask_outline,
+    ignored_legend,
+    ignored_map,
 )
 from unet_helpers.viz.data import (
     colorize_instances,
@@ -68,6 +73,8 @@ __all__ = [
     "ERROR_COLORS",
     "ERROR_LABELS",
     "GROUP_COLORS",
+    "IGNORED_COLOR",
+    "IGNORED_LABEL",
     "INSTANCE_COLORS",
     "MARK_COLOR",
     "class_color",
@@ -78,6 +85,8 @@ __all__ = [
     "draw_unet",
     "error_image",
     "gap_line",
+    "ignored_legend",
+    "ignored_map",
     "plot_confusion_matrix",
     "plot_dice_against_threshold",
     "plot_dice_by_group",

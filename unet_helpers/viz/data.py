@@ -3,6 +3,8 @@
 Image and mask pairs (:func:`show_pairs`), images with pixels marked (:func:`show_images`), instance label
 maps in colour (:func:`colorize_instances`), histograms of groups of values (:func:`plot_histograms`), an
 intensity normalisation (:func:`show_normalization`) and an elastic deformation (:func:`show_deformation`).
+Pixels to ignore (``mask_classes.IGNORE_CLASS`` in a mask) are drawn in IGNORED_COLOR and named "ignored"
+in the legend.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from matplotlib.patches import Patch
 
 from unet_helpers import metrics
 from unet_helpers.errors import UnetTutorialError
+from unet_helpers.mask_classes import IGNORE_CLASS
 from unet_helpers.viz.common import (
     BACKGROUND_COLOR,
     GROUP_COLORS,
@@ -29,6 +32,7 @@ from unet_helpers.viz.common import (
     _new_figure,
     _show_image,
     draw_mask_outline,
+    ignored_legend,
 )
 
 
@@ -46,7 +50,7 @@ def show_pairs(
 
     Args:
         images: N images, float in [0, 1], (H, W, C) with C in {1, 3}.
-        masks: N masks of class indices, (H, W) or (H, W, 1).
+        masks: N masks of class indices, (H, W) or (H, W, 1); IGNORE_CLASS at pixels to ignore (gray).
         title: the figure's title.
         class_names: one name per class, background first; their number is the number of classes.
         titles: an optional title per panel.
@@ -65,11 +69,12 @@ def show_pairs(
             continue
         _show_image(axes, images[index], title=titles[index] if titles is not None else None)
         handles = draw_mask_outline(axes, masks[index], num_classes=len(class_names))
+    ignored_handles, ignored_labels = ignored_legend(masks)
     return _finish(
         figure,
         title=title,
-        handles=handles,
-        labels=[f"{name} (mask outline)" for name in class_names[1:]],
+        handles=handles + ignored_handles,
+        labels=[f"{name} (mask outline)" for name in class_names[1:]] + ignored_labels,
         hspace=0.25 if titles is not None else 0.08,  # rows apart, titles readable
     )
 
@@ -281,7 +286,8 @@ def show_normalization(
     Args:
         images: N images, float in [0, 1], (H, W, C).
         normalized: the same N images after the normalisation (e.g. ``tf.image.per_image_standardization``).
-        masks: N binary masks (H, W) or (H, W, 1): 1 marks the object.
+        masks: N binary masks (H, W) or (H, W, 1): 1 marks the object; pixels to ignore (IGNORE_CLASS)
+            are in neither histogram.
         title: the figure's title.
         titles: one name per image (row), e.g. its kind.
         class_names: the background's name and the object's.
@@ -296,7 +302,8 @@ def show_normalization(
         image, after = np.asarray(image, np.float32), np.asarray(after, np.float32)
         _check_size(image, mask, "a mask")
         _check_size(after, mask, "a normalized image")
-        inside = metrics.drop_channel(np.asarray(mask)) > 0
+        classes = metrics.drop_channel(np.asarray(mask))
+        inside, outside = (classes > 0) & (classes != IGNORE_CLASS), classes == 0
         _show_image(axes_grid[row, 0], image, title=f"{titles[row]}: as stored")
         shown = np.clip((after - low) / (high - low), 0.0, 1.0)
         _show_image(axes_grid[row, 2], shown, title=f"{titles[row]}: normalized")
@@ -304,7 +311,7 @@ def show_normalization(
             (axes_grid[row, 1], image.mean(axis=-1), (0.0, 1.0), "gray value as stored"),
             (axes_grid[row, 3], after.mean(axis=-1), (low, high), "gray value, normalized"),
         ):
-            for region, color in ((~inside, GROUP_COLORS[0]), (inside, GROUP_COLORS[1])):
+            for region, color in ((outside, GROUP_COLORS[0]), (inside, GROUP_COLORS[1])):
                 if region.any():
                     axes.hist(
                         np.clip(values[region], start, stop),
@@ -342,7 +349,8 @@ def show_deformation(
         warped_grid: (H, W) or (H, W, 1) lines every ``grid_step`` pixels (the first at ``grid_step // 2``),
             deformed by the field; drawn dark on white.
         warped_image: (H, W, C) the image deformed by the same field, values in [0, 1].
-        warped_mask: its (H, W) or (H, W, 1) class indices, deformed with it; drawn as outlines.
+        warped_mask: its (H, W) or (H, W, 1) class indices, deformed with it; drawn as outlines, pixels to
+            ignore (e.g. ``AugmentOptions(outside_label=IGNORE_CLASS)``) in IGNORED_COLOR.
         title: the figure's title.
         grid_step: the grid's spacing; the field's arrows start where its lines cross, on the undeformed grid.
         control_points: where the field's control points lie along each axis (pixels); drawn as dots.
@@ -379,8 +387,14 @@ def show_deformation(
     axes[1].imshow(metrics.drop_channel(np.asarray(warped_grid)), cmap="gray_r", vmin=0, vmax=1.5)
     _show_image(axes[2], np.asarray(warped_image))
     handles = draw_mask_outline(axes[2], np.asarray(warped_mask), num_classes=len(class_names))
+    ignored_handles, ignored_labels = ignored_legend([warped_mask])
     axes[2].legend(
-        handles, class_names[1:], loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False
+        handles + ignored_handles,
+        [*class_names[1:], *ignored_labels],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        fontsize=8,
+        frameon=False,
     )
     names = ("Displacement field", "A regular grid, deformed", "The image and its mask, deformed")
     for panel, name in zip(axes, names, strict=True):

@@ -4,7 +4,8 @@ Predictions may be class indices, a binary model's sigmoid probabilities ((H, W)
 multi-class model's softmax output ((H, W, K)): they become classes by the metrics' rule (class 1 where
 ``p > 0.5``, else the argmax), through :func:`unet_helpers.metrics.class_maps`. Every number drawn comes from
 :mod:`unet_helpers.metrics`: each image's Dice from :func:`unet_helpers.metrics.rank_by_dice`, the error
-colours from :func:`unet_helpers.metrics.error_maps`.
+colours from :func:`unet_helpers.metrics.error_maps`. Pixels to ignore (``mask_classes.IGNORE_CLASS`` in
+a mask) are no error and count in no Dice; they are drawn in IGNORED_COLOR, named "ignored" in the legend.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from unet_helpers.errors import UnetTutorialError
 from unet_helpers.viz.common import (
     ERROR_COLORS,
     ERROR_LABELS,
+    IGNORED_COLOR,
     ImageBatch,
     _check_size,
     _finish,
     _new_figure,
     _show_image,
     draw_mask_outline,
+    ignored_legend,
+    ignored_map,
 )
 
 
@@ -37,6 +41,9 @@ def error_image(
     mask: Any, prediction: Any, *, num_classes: int = 2, true_positive_alpha: float = 0.35
 ) -> np.ndarray:
     """The errors as an RGBA overlay in ERROR_COLORS, transparent where background is predicted right.
+
+    Pixels to ignore (IGNORE_CLASS in ``mask``) are no error, whatever is predicted there: they are
+    IGNORED_COLOR, opaque.
 
     Args:
         mask, prediction, num_classes: as for :func:`unet_helpers.metrics.error_maps`.
@@ -49,6 +56,7 @@ def error_image(
     rgba = np.zeros((*maps.true_positive.shape, 4), np.float32)
     for name, region in maps._asdict().items():
         rgba[region] = (*to_rgb(ERROR_COLORS[name]), true_positive_alpha if name == "true_positive" else 1.0)
+    rgba[ignored_map(mask)] = (*to_rgb(IGNORED_COLOR), 1.0)
     return rgba
 
 
@@ -66,7 +74,7 @@ def show_predictions(
 
     Args:
         images: N images, float in [0, 1], (H, W, C) with C in {1, 3}.
-        masks: N masks of class indices, (H, W) or (H, W, 1).
+        masks: N masks of class indices, (H, W) or (H, W, 1); IGNORE_CLASS at pixels to ignore (gray).
         predictions: N predictions: class indices, sigmoid probabilities (H, W[, 1]) or softmax (H, W, K).
         title: the figure's title.
         class_names: one name per class, background first; their number is the number of classes.
@@ -91,7 +99,10 @@ def show_predictions(
         ):
             _show_image(axes, images[index], title=panel_title)
             handles = draw_mask_outline(axes, classes, num_classes=num_classes)
-    return _finish(figure, title=title, handles=handles, labels=class_names[1:])
+    ignored_handles, ignored_labels = ignored_legend(masks)
+    return _finish(
+        figure, title=title, handles=handles + ignored_handles, labels=[*class_names[1:], *ignored_labels]
+    )
 
 
 def show_overlay(
@@ -107,7 +118,7 @@ def show_overlay(
 
     Args:
         image: float in [0, 1], (H, W, C) with C in {1, 3}.
-        mask: class indices, (H, W) or (H, W, 1); optional.
+        mask: class indices, (H, W) or (H, W, 1), IGNORE_CLASS at pixels to ignore (gray); optional.
         prediction: class indices, sigmoid probabilities (H, W[, 1]) or softmax (H, W, K); optional.
         title: the figure's title; with both mask and prediction, their Dice is added to it.
         class_names: one name per class, background first.
@@ -123,6 +134,8 @@ def show_overlay(
     if width > height:  # a wide image: no empty bands above and below it
         figure.set_size_inches(panel_size, panel_size * height / width + 0.6)
     handles, labels = _draw_overlay(axes_grid[0, 0], image, mask, prediction, class_names=class_names)
+    ignored_handles, ignored_labels = ignored_legend([] if mask is None else [mask])
+    handles, labels = handles + ignored_handles, labels + ignored_labels
     if mask is not None and prediction is not None:
         # In the figure's title: a panel title of its own would collide with it on large panels.
         score = metrics.dice_score(mask, prediction, num_classes=len(class_names))
@@ -151,7 +164,8 @@ def show_errors(
         columns: panels per row.
 
     Returns:
-        The figure; each panel's title gives the image's Dice, the legend the colours (ERROR_COLORS).
+        The figure; each panel's title gives the image's Dice, the legend the colours (ERROR_COLORS, and
+        IGNORED_COLOR if a mask holds pixels to ignore: no error there).
     """
     num_classes = len(class_names)
     ranking = _rank_batch(images, masks, predictions, num_classes)
@@ -176,9 +190,10 @@ def show_errors(
         Patch(facecolor=ERROR_COLORS[name], alpha=true_positive_alpha if name == "true_positive" else 1.0)
         for name in shown
     ]
+    ignored_handles, ignored_labels = ignored_legend(masks)
     # hspace: room for each panel's title between rows (tight_layout leaves them touching the row above).
-    labels = [ERROR_LABELS[name] for name in shown]
-    return _finish(figure, title=title, handles=handles, labels=labels, hspace=0.3)
+    labels = [ERROR_LABELS[name] for name in shown] + ignored_labels
+    return _finish(figure, title=title, handles=handles + ignored_handles, labels=labels, hspace=0.3)
 
 
 def show_best_and_worst(
@@ -215,6 +230,9 @@ def show_best_and_worst(
             )
             name = titles[index] if titles is not None else f"image {index}"
             axes.set_title(f"{label} {rank}: {name}, Dice {ranking.scores[index]:.3f}", fontsize=9)
+    shown = np.unique(np.concatenate([ranking.order[:count], ranking.order[::-1][:count]]))
+    ignored_handles, ignored_labels = ignored_legend(masks[index] for index in shown)
+    handles, labels = handles + ignored_handles, labels + ignored_labels
     return _finish(figure, title=title, handles=handles, labels=labels, hspace=0.25)  # room for titles
 
 
@@ -234,7 +252,8 @@ def show_probabilities(
         image: float in [0, 1], (H, W, C) with C in {1, 3}.
         probabilities: a binary model's sigmoid output (H, W) or (H, W, 1), or a softmax output (H, W, K)
             with K = len(class_names); values in [0, 1].
-        mask: class indices (H, W[, 1]); optional, its outline is drawn on every panel.
+        mask: class indices (H, W[, 1]); optional, its outline is drawn on every panel, and the outline of
+            its pixels to ignore (IGNORE_CLASS) in IGNORED_COLOR.
         title: the figure's title.
         class_names: one name per class, background first.
         colormap: a perceptually uniform matplotlib colormap ("viridis", "magma", ...).
@@ -263,13 +282,15 @@ def show_probabilities(
         axes.set_title(f"P({name})", fontsize=9)
         axes.axis("off")
         figure.colorbar(picture, ax=axes, fraction=0.046, pad=0.04, label=f"probability of {name}")
+    labels = []
     if mask is not None:
         _check_size(image, mask, "mask")
         for axes in axes_grid.flat:
             handles = draw_mask_outline(axes, mask, num_classes=len(class_names), fill_alpha=0)
-    return _finish(
-        figure, title=title, handles=handles, labels=[f"{name} (truth)" for name in class_names[1:]]
-    )
+        ignored_handles, ignored_labels = ignored_legend([mask])
+        handles += ignored_handles
+        labels = [f"{name} (truth)" for name in class_names[1:]] + ignored_labels
+    return _finish(figure, title=title, handles=handles, labels=labels)
 
 
 def _rank_batch(
