@@ -8,7 +8,8 @@ the other in file order, with a fresh data folder (``UNET_DATA_DIR`` in a tempor
 are made as a new user's first run makes them, and notebook 05 finds the model notebook 04 trained in that
 profile). The training rate of the machine (``machine.training_rate``: the classic UNet in ``model.fit``)
 is measured first: the training notebooks scale with it. Prints a table and writes
-``results/notebook_times.json`` (one entry per profile, replaced when that profile is run again): the
+``results/notebook_times.json`` (one entry per profile, replaced when that profile is run again; with
+``--notebooks``, those notebooks' times are added to it with the date and rate they were measured at): the
 README's and each notebook's **Time** figures.
 """
 
@@ -65,15 +66,18 @@ def main() -> None:
     print(f"\n{'notebook':32s}" + "".join(f"{profile:>12s}" for profile in arguments.profiles))
     for name, by_profile in times.items():
         print(f"{name:32s}" + "".join(f"{by_profile[profile]:>10.1f} s" for profile in arguments.profiles))
-    # One entry per profile, so that a run of some profiles keeps the others' figures.
+    # One entry per profile, so that a run of some profiles keeps the others' figures; a run of some
+    # notebooks adds theirs to the entry, with the date and machine rate they were measured at.
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for profile in arguments.profiles:
         seconds = {name: by_profile[profile] for name, by_profile in times.items()}
-        results[profile] = {
-            "machine": machine,
-            "classic_unet_images_per_second": round(rate, 2),
-            "seconds": seconds,
-        }
+        measured = {"machine": machine, "classic_unet_images_per_second": round(rate, 2)}
+        if arguments.notebooks and profile in results:
+            results[profile]["seconds"].update(seconds)
+            separately = results[profile].setdefault("measured_separately", {})
+            separately.update({name: {**measured, "date": time.strftime("%Y-%m-%d")} for name in seconds})
+        else:
+            results[profile] = {**measured, "seconds": seconds}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 

@@ -152,3 +152,44 @@ def test_the_command_line_takes_ignore_values_limit_and_the_views_own_split():
     both = reading_options("--view", "oxford-pet-ignore-border", "--ignore-value", "0")
     assert both["ignore_values"] == [0, 3]
     assert reading_options("--ignore-value", "255", "--ignore-value", "9")["ignore_values"] == [9, 255]
+
+
+def test_a_class_dict_file_gives_the_command_line_colour_classes_and_a_void_colour_to_ignore(tmp_path):
+    class_dict = tmp_path / "class_dict.csv"
+    class_dict.write_text("name,r,g,b\nAnimal,64,128,64\nVoid,0,0,0\nSky,128,128,128\nRoad,128,64,128\n")
+    reading = reading_options("--mask-values", str(class_dict), "--ignore-value", "0,0,0")
+    # Void is no class: the three others are 0, 1, 2 in the file's order, and black is ignored.
+    assert reading["mask_values"] == {(64, 128, 64): 0, (128, 128, 128): 1, (128, 64, 128): 2}
+    assert reading["num_classes"] == 3 and reading["ignore_values"] == [(0, 0, 0)]
+    values = tmp_path / "values.csv"
+    values.write_text("# stored,class\n0,0\n255,1\n")
+    assert reading_options("--mask-values", str(values))["mask_values"] == {0: 0, 255: 1}
+    values.write_text("0,0\n255\n")
+    with pytest.raises(UnetTutorialError, match=r"values\.csv' line 2 \(255\)"):
+        reading_options("--mask-values", str(values))
+
+
+def test_colour_masks_train_with_a_void_colour_ignored(tmp_path):
+    colours = np.array([[0, 0, 0], [64, 128, 64], [128, 128, 128]], np.uint8)  # void, animal, sky
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        labels = rng.integers(0, 3, size=(16, 16))
+        Image.fromarray(colours[labels]).save(tmp_path / "masks" / f"{index}.png")
+        Image.fromarray((labels * 80).astype(np.uint8)).save(tmp_path / "images" / f"{index}.png")
+    masks = all_masks(
+        data.load_dataset(
+            tmp_path,
+            image_size=16,
+            batch_size=3,
+            split="all",
+            progress=False,
+            num_classes=2,
+            mask_values={(64, 128, 64): 0, (128, 128, 128): 1},
+            ignore_values=[(0, 0, 0)],
+        )
+    )
+    stored = np.stack([np.asarray(Image.open(tmp_path / "masks" / f"{index}.png")) for index in range(3)])
+    assert np.array_equal(masks[..., 0] == mask_classes.IGNORE_CLASS, (stored == 0).all(axis=-1))
+    assert set(np.unique(masks)) == {0, 1, mask_classes.IGNORE_CLASS}

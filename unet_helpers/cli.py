@@ -42,3 +42,13 @@ def positive_float(text: str) -> float:
 def fraction(text: str) -> float:
     """An argparse ``type``: a number between 0 and 1, both excluded."""
     return number_argument(text, float, "a number", lambda value: 0 < value < 1, "between 0 and 1")
+
+
+def mask_value(text: str) -> int | tuple[int, int, int]:
+    """An argparse ``type``: a stored mask value, gray (``11``) or a colour (``0,0,0``)."""
+    from unet_helpers.mask_classes import parse_stored_value
+
+    try:
+        return parse_stored_value(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

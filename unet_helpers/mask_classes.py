@@ -8,6 +8,8 @@ that names a mask file; :func:`class_lookup` maps stored values to classes insid
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -179,3 +181,68 @@ def class_lookup(
         return lambda values: tf.cast(tf.gather(table, values), tf.uint8)
     hashed = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, classes), default_value=0)
     return lambda values: tf.cast(hashed.lookup(values), tf.uint8)
+
+
+def parse_stored_value(text: str) -> int | tuple[int, int, int]:
+    """A stored mask value written as text: ``"11"`` -> 11, ``"64,128,64"`` -> (64, 128, 64).
+
+    Raises:
+        ValueError: neither a gray value (0 to 65535) nor a colour R,G,B (0 to 255 each).
+    """
+    try:
+        parts = [int(part) for part in re.split(r"[,;: ]+", text.strip())]
+    except ValueError:
+        parts = []
+    if len(parts) == 1 and 0 <= parts[0] < 65536:
+        return parts[0]
+    if len(parts) == 3 and all(0 <= part < 256 for part in parts):
+        return (parts[0], parts[1], parts[2])
+    raise ValueError(f"'{text}' is no mask value: give a gray value (0 to 65535) or a colour R,G,B")
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first line of column names (``name,r,g,b``, ``value,class``): its last cell is no number."""
+    return not cells[-1].lstrip("-").isdigit()
+
+
+def read_mask_values(
+    path: Path, *, ignore_values: Sequence[int | tuple[int, int, int]] = ()
+) -> tuple[dict[int | tuple[int, int, int], int], tuple[str, ...] | None]:
+    """A file that says which stored mask value is which class, as ``mask_values`` for the loader.
+
+    Two forms of CSV (a header line is optional; ``#`` lines are comments):
+
+    - ``value,class`` or ``r,g,b,class`` per line: a stored gray value or colour and its class index;
+    - ``name,r,g,b`` per line (``class_dict.csv`` as Kaggle's CamVid and many other datasets ship it): one
+      class per line, in order; lines whose colour is in ``ignore_values`` (a void colour) are no class
+      and do not count.
+
+    Returns:
+        ``(mask_values, class_names)``: class names for the second form, else None.
+
+    Raises:
+        UnetTutorialError: a missing file, or a line that is neither form; the message names the line.
+    """
+    if not path.is_file():
+        raise UnetTutorialError(f"mask values file '{path}' does not exist: give the CSV of stored values.")
+    ignored = {_mapping_key(value) for value in ignore_values}
+    mapping: dict[int | tuple[int, int, int], int] = {}
+    names: list[str] = []
+    for number, row in enumerate(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()), start=1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells) or cells[0].startswith("#") or (number == 1 and _is_header(cells)):
+            continue  # blank, a comment, or the header
+        try:
+            if len(cells) == 4 and not cells[0].lstrip("-").isdigit():  # name,r,g,b
+                colour = parse_stored_value(",".join(cells[1:]))
+                if _mapping_key(colour) not in ignored:
+                    mapping[colour], names = len(names), [*names, cells[0]]
+            elif len(cells) in (2, 4):
+                mapping[parse_stored_value(",".join(cells[:-1]))] = int(cells[-1])
+            else:
+                raise ValueError("expected value,class or r,g,b,class or name,r,g,b")
+        except ValueError as error:
+            raise UnetTutorialError(f"'{path}' line {number} ({','.join(cells)}): {error}.") from None
+    if not mapping:
+        raise UnetTutorialError(f"'{path}' maps no mask value to a class: one line per value or class.")
+    return mapping, tuple(names) or None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unet_helpers import config, datasets, devices, run_folder
-from unet_helpers.cli import ArgumentParser, fraction, positive_float, positive_int
+from unet_helpers.cli import ArgumentParser, fraction, mask_value, positive_float, positive_int
 from unet_helpers.errors import TrainingInterrupted, UnetTutorialError
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         "rate after N/2 (default: 10)",
     )
     _add_reading_options(parser)
+    _add_selection_options(parser)
     _add_device_options(parser)
     return parser
 
@@ -143,27 +144,20 @@ def _add_reading_options(parser: argparse.ArgumentParser) -> None:
         help="a CSV or text file inside --data that lists image,mask pairs, instead of pairing by name",
     )
     masks.add_argument(
+        "--mask-values",
+        type=Path,
+        metavar="FILE",
+        help="a CSV that says which stored mask value is which class: lines value,class or r,g,b,class, or "
+        "name,r,g,b with one class per line in order (class_dict.csv); sets --num-classes",
+    )
+    masks.add_argument(
         "--ignore-value",
-        type=int,
+        type=mask_value,
         action="append",
         default=[],
         metavar="VALUE",
-        help="a stored mask value whose pixels no class describes (a void class, an uncertain border): "
-        "left out of training and scores; repeat for several",
-    )
-    masks.add_argument(
-        "--limit",
-        type=positive_int,
-        metavar="N",
-        help="train on N pairs of the dataset, a fixed random choice (a quick run of a large dataset)",
-    )
-    masks.add_argument(
-        "--official-split",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="a --view's own training and validation images where the dataset has a split of its own "
-        "(Oxford-IIIT Pet's trainval list, CamVid's train/ and val/; default); --no-official-split "
-        "splits by --seed",
+        help="a stored mask value, gray (11) or colour (0,0,0), whose pixels no class describes (a void "
+        "class, an uncertain border): left out of training and scores; repeat for several",
     )
     masks.add_argument(
         "--invert",
@@ -179,7 +173,25 @@ def _add_reading_options(parser: argparse.ArgumentParser) -> None:
     masks.add_argument(
         "--channels", type=int, choices=(1, 3), default=3, help="image channels for the model (default: 3)"
     )
-    masks.add_argument(
+
+
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    pairs = parser.add_argument_group("which pairs", "which of --data's pairs train and validate")
+    pairs.add_argument(
+        "--limit",
+        type=positive_int,
+        metavar="N",
+        help="train on N pairs of the dataset, a fixed random choice (a quick run of a large dataset)",
+    )
+    pairs.add_argument(
+        "--official-split",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a --view's own training and validation images where the dataset has a split of its own "
+        "(Oxford-IIIT Pet's trainval list, CamVid's train/ and val/; default); --no-official-split "
+        "splits by --seed",
+    )
+    pairs.add_argument(
         "--shuffle-split",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -211,11 +223,18 @@ def _dataset_options(arguments: argparse.Namespace) -> dict[str, Any]:
     if arguments.view is not None and arguments.data is None:
         raise UnetTutorialError(f"--view {arguments.view} needs --data: the folder that holds that dataset.")
     view = VIEW_NAMES[arguments.view].as_kwargs() if arguments.view else {}
+    if arguments.mask_values is not None:
+        view = _mask_values_file(arguments)
     num_classes = view.get("num_classes", 2)
     if arguments.num_classes is not None:
         if view and arguments.num_classes != num_classes:
+            source = (
+                f"--mask-values {arguments.mask_values}"
+                if arguments.mask_values
+                else f"--view {arguments.view}"
+            )
             raise UnetTutorialError(
-                f"--num-classes {arguments.num_classes} disagrees with --view {arguments.view}, whose masks "
+                f"--num-classes {arguments.num_classes} disagrees with {source}, whose masks "
                 f"hold {num_classes} classes: leave --num-classes out."
             )
         num_classes = arguments.num_classes
@@ -244,7 +263,10 @@ def _dataset_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "mask_threshold": arguments.mask_threshold,
         "invert": arguments.invert,
         # Lists, as run.json stores them, so that a resumed run finds the same settings.
-        "ignore_values": sorted({*view.get("ignore_values", ()), *arguments.ignore_value}),
+        "ignore_values": sorted(
+            {*view.get("ignore_values", ()), *arguments.ignore_value},
+            key=lambda value: (isinstance(value, tuple), value),  # gray values, then colours
+        ),
         "official_splits": {
             split: source if isinstance(source, str) else list(source)
             for split, source in official_splits.items()
@@ -253,6 +275,22 @@ def _dataset_options(arguments: argparse.Namespace) -> dict[str, Any]:
         else None,
         "limit": arguments.limit,
     }
+
+
+def _mask_values_file(arguments: argparse.Namespace) -> dict[str, Any]:
+    """What ``--mask-values FILE`` says, as a view's options: ``mask_values`` and ``num_classes``. The file
+    is looked for as given, then inside ``--data``."""
+    from unet_helpers import mask_classes  # TensorFlow: loaded only when the file is given
+
+    if arguments.view:
+        raise UnetTutorialError(
+            f"--view {arguments.view} says which stored value is which class: leave --mask-values out."
+        )
+    path = arguments.mask_values
+    if not path.is_file() and arguments.data is not None and (arguments.data / path).is_file():
+        path = arguments.data / path
+    mask_values, _ = mask_classes.read_mask_values(path, ignore_values=arguments.ignore_value)
+    return {"mask_values": mask_values, "num_classes": max(mask_values.values()) + 1}
 
 
 def _check_before_loading(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -327,6 +365,8 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
             "augment": augment,
             **splitting,
             **reading,
+            # As run.json keeps them: keys as text (colours included), compared when the run resumes.
+            "mask_values": {str(key): value for key, value in (reading["mask_values"] or {}).items()} or None,
             "profile": profile.name,
         },
         verbose=1 if sys.stdout.isatty() else 2,
