@@ -237,31 +237,21 @@ def test_failures_are_not_cached_but_the_other_pairs_are(tmp_path, inspected):
     assert len(scan(root).pairs) == 3 and inspected == ["b"]
 
 
-def read_only_folders_refuse_files(tmp_path: Path) -> bool:
-    """Whether chmod 555 keeps this process from writing in a folder: not as root (euid 0), unless root's
-    CAP_DAC_OVERRIDE was dropped (``setpriv --inh-caps=-dac_override ...``), which runs the test as root."""
-    probe = tmp_path / "probe"
-    probe.mkdir(mode=0o555)
-    try:
-        (probe / "file").touch()
-    except PermissionError:
-        return True
-    finally:
-        probe.chmod(0o755)
-    return False
-
-
-def test_a_read_only_root_is_cached_in_the_data_folder(tmp_path, inspected):
-    if not read_only_folders_refuse_files(tmp_path):
-        pytest.skip(f"chmod 555 does not stop this process (euid {os.geteuid()}) from writing")
+def test_a_read_only_root_is_cached_in_the_data_folder(tmp_path, inspected, monkeypatch):
+    """A read-only dataset folder (a mount, a shared drive), simulated: chmod cannot stop root, which CI
+    runs as, so the file system's refusal is what this test makes, for that folder only."""
     root = dataset(tmp_path / "ro")
-    root.chmod(0o555)
-    try:
-        first = scan(root)
-        inspected.clear()
-        assert scan(root) == first and inspected == []
-    finally:
-        root.chmod(0o755)
+    make_temporary_file = scan_cache.tempfile.mkstemp
+
+    def read_only_root(*args, dir, **kwargs):
+        if Path(dir).resolve() == root.resolve():
+            raise PermissionError(30, "Read-only file system", str(dir))
+        return make_temporary_file(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(scan_cache.tempfile, "mkstemp", read_only_root)
+    first = scan(root)
+    inspected.clear()
+    assert scan(root) == first and inspected == []
     assert not (root / scan_cache.CACHE_NAME).exists()
     assert len(fallback_files()) == 1 and cached_names(fallback_files()[0]) == set("abcd")
 

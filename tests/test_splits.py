@@ -7,7 +7,7 @@ import pytest
 from fake_datasets import CAMVID_VOID, make_fake_camvid, make_fake_oxford_pet
 from PIL import Image
 
-from unet_helpers import data, datasets, mask_classes, scan_cache, train
+from unet_helpers import data, datasets, mask_classes, metrics, scan_cache, train
 from unet_helpers.errors import UnetTutorialError
 
 PET = datasets.OXFORD_PET_IGNORE_BORDER
@@ -161,6 +161,8 @@ def test_a_class_dict_file_gives_the_command_line_colour_classes_and_a_void_colo
     # Void is no class: the three others are 0, 1, 2 in the file's order, and black is ignored.
     assert reading["mask_values"] == {(64, 128, 64): 0, (128, 128, 128): 1, (128, 64, 128): 2}
     assert reading["num_classes"] == 3 and reading["ignore_values"] == [(0, 0, 0)]
+    parsed = train._parser().parse_args(["--data", "d", "--out", "o", "--mask-values", str(class_dict)])
+    assert not train._has_background(parsed)  # named classes are all things to find: all scored
     values = tmp_path / "values.csv"
     values.write_text("# stored,class\n0,0\n255,1\n")
     assert reading_options("--mask-values", str(values))["mask_values"] == {0: 0, 255: 1}
@@ -193,3 +195,15 @@ def test_colour_masks_train_with_a_void_colour_ignored(tmp_path):
     stored = np.stack([np.asarray(Image.open(tmp_path / "masks" / f"{index}.png")) for index in range(3)])
     assert np.array_equal(masks[..., 0] == mask_classes.IGNORE_CLASS, (stored == 0).all(axis=-1))
     assert set(np.unique(masks)) == {0, 1, mask_classes.IGNORE_CLASS}
+
+
+def test_scores_average_every_class_where_class_0_is_no_background():
+    def arguments(*given: str):
+        return train._parser().parse_args(["--data", "somewhere", "--out", "run", *given])
+
+    assert train._has_background(arguments("--view", "oxford-pet-trimap"))
+    assert not train._has_background(arguments("--view", "camvid"))  # class 0 is the sky
+    with_background, every_class = (
+        metrics.segmentation_metrics(3, background=background)[0] for background in (True, False)
+    )
+    assert (with_background.class_ids, every_class.class_ids) == ([1, 2], [0, 1, 2])

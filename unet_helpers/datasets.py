@@ -292,6 +292,8 @@ class DatasetView:
             an uncertain border), see ``data.scan_dataset``.
         official_splits: the dataset's own train / validation / test lists or folders, if it has them
             (see ``splits.official_pairs``); None: the loader splits by seed.
+        background: class 0 is a background that the mean scores leave out (``train_unet(background=...)``);
+            False when every class is a thing to find (CamVid's class 0 is the sky).
     """
 
     name: str
@@ -301,6 +303,7 @@ class DatasetView:
     class_names: tuple[str, ...]
     ignore_values: tuple[int, ...] = ()
     official_splits: Mapping[str, str | tuple[str, str]] | None = None
+    background: bool = True
 
     @property
     def num_classes(self) -> int:
@@ -380,6 +383,7 @@ CAMVID = DatasetView(
     mask_values={index: index for index in range(11)},
     class_names=CAMVID_CLASSES,
     ignore_values=(11,),
+    background=False,
     official_splits={
         "train": ("train", "trainannot"),
         "validation": ("val", "valannot"),

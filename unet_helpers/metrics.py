@@ -256,7 +256,7 @@ class PixelAccuracy(_SkipsIgnored, keras.metrics.SparseCategoricalAccuracy):
     """
 
 
-def segmentation_metrics(num_classes: int) -> list[keras.metrics.Metric]:
+def segmentation_metrics(num_classes: int, *, background: bool = True) -> list[keras.metrics.Metric]:
     """The metrics to compile a model with, for data with ``num_classes`` classes; all pooled.
 
     Binary data (2 classes, a 1-channel sigmoid model): ``dice`` and ``iou`` of the foreground, and
@@ -268,6 +268,8 @@ def segmentation_metrics(num_classes: int) -> list[keras.metrics.Metric]:
 
     Args:
         num_classes: classes in the data, background included (2 for binary masks).
+        background: class 0 is a background, which ``dice`` and ``iou`` leave out; False for data whose
+            classes are all things to find (CamVid's class 0 is the sky): then they average every class.
 
     Returns:
         New, unbuilt metric objects (a model needs its own; do not share them between models).
@@ -276,15 +278,16 @@ def segmentation_metrics(num_classes: int) -> list[keras.metrics.Metric]:
         UnetTutorialError: ``num_classes`` is not a whole number of 2 or more.
     """
     num_classes = check_num_classes(num_classes)
+    scored = None if background else list(range(num_classes))
     if num_classes == 2:
         return [
-            PooledDice(num_classes, name="dice"),
-            PooledIoU(num_classes, name="iou"),
+            PooledDice(num_classes, class_ids=scored, name="dice"),
+            PooledIoU(num_classes, class_ids=scored, name="iou"),
             BinaryPixelAccuracy(threshold=0.5, name="pixel_accuracy"),
         ]
     return [
-        PooledDice(num_classes, name="dice"),
-        PooledIoU(num_classes, name="iou"),
+        PooledDice(num_classes, class_ids=scored, name="dice"),
+        PooledIoU(num_classes, class_ids=scored, name="iou"),
         PixelAccuracy(name="pixel_accuracy"),
         *(PooledDice(num_classes, class_ids=[index], name=f"dice_{index}") for index in range(num_classes)),
         *(PooledIoU(num_classes, class_ids=[index], name=f"iou_{index}") for index in range(num_classes)),

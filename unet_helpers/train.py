@@ -277,20 +277,41 @@ def _dataset_options(arguments: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _mask_values_path(arguments: argparse.Namespace) -> Path:
+    """``--mask-values`` as given, or inside ``--data`` if it is not found as given."""
+    path = arguments.mask_values
+    if not path.is_file() and arguments.data is not None and (arguments.data / path).is_file():
+        return arguments.data / path
+    return path
+
+
 def _mask_values_file(arguments: argparse.Namespace) -> dict[str, Any]:
-    """What ``--mask-values FILE`` says, as a view's options: ``mask_values`` and ``num_classes``. The file
-    is looked for as given, then inside ``--data``."""
+    """What ``--mask-values FILE`` says, as a view's options: ``mask_values``, ``num_classes`` and the
+    ``class_names`` of a ``name,r,g,b`` file (else None)."""
     from unet_helpers import mask_classes  # TensorFlow: loaded only when the file is given
 
     if arguments.view:
         raise UnetTutorialError(
             f"--view {arguments.view} says which stored value is which class: leave --mask-values out."
         )
-    path = arguments.mask_values
-    if not path.is_file() and arguments.data is not None and (arguments.data / path).is_file():
-        path = arguments.data / path
-    mask_values, _ = mask_classes.read_mask_values(path, ignore_values=arguments.ignore_value)
-    return {"mask_values": mask_values, "num_classes": max(mask_values.values()) + 1}
+    mask_values, class_names = mask_classes.read_mask_values(
+        _mask_values_path(arguments), ignore_values=arguments.ignore_value
+    )
+    return {
+        "mask_values": mask_values,
+        "num_classes": max(mask_values.values()) + 1,
+        "class_names": class_names,
+    }
+
+
+def _has_background(arguments: argparse.Namespace) -> bool:
+    """Whether class 0 is a background the mean scores leave out: not for a view that says so (CamVid),
+    nor for a ``--mask-values`` file of named classes (``name,r,g,b``), every one a thing to find."""
+    if arguments.view:
+        return VIEW_NAMES[arguments.view].background
+    if arguments.mask_values is not None:
+        return _mask_values_file(arguments)["class_names"] is None
+    return True
 
 
 def _check_before_loading(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -353,6 +374,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         time_limit=arguments.time_limit,
         learning_rate=arguments.learning_rate,
         standardize=arguments.standardize,
+        background=_has_background(arguments),
         mixed_precision=arguments.mixed_precision,
         jit_compile=arguments.xla,
         strategy=strategy,

@@ -93,7 +93,12 @@ class TrainingResult:
 
 
 def compile_unet(
-    model: keras.Model, *, num_classes: int, learning_rate: float = 1e-3, jit_compile: str | bool = "auto"
+    model: keras.Model,
+    *,
+    num_classes: int,
+    learning_rate: float = 1e-3,
+    jit_compile: str | bool = "auto",
+    background: bool = True,
 ) -> keras.Model:
     """Compile ``model`` for segmentation with Adam, the series' loss and its metrics; return it.
 
@@ -103,6 +108,8 @@ def compile_unet(
         num_classes: classes in the data, background included (2 for binary masks).
         learning_rate: Adam's initial step size.
         jit_compile: ``"auto"``, ``"on"``, ``"off"`` or a bool (see ``devices.resolve_jit_compile``).
+        background: class 0 is a background that the mean ``dice`` and ``iou`` leave out (see
+            ``metrics.segmentation_metrics``).
 
     The loss is ``losses.segmentation_loss(num_classes)`` (cross-entropy + Dice); the metrics are
     ``metrics.segmentation_metrics(num_classes)``: ``dice``, ``iou`` and ``pixel_accuracy``, pooled over
@@ -120,7 +127,7 @@ def compile_unet(
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=losses.segmentation_loss(num_classes),
-        metrics=metrics.segmentation_metrics(num_classes),
+        metrics=metrics.segmentation_metrics(num_classes, background=background),
         jit_compile=devices.resolve_jit_compile(jit_compile),
     )
     return model
@@ -448,6 +455,7 @@ def train_unet(
     time_limit: float | None = None,
     learning_rate: float = 1e-3,
     standardize: bool = True,
+    background: bool = True,
     mixed_precision: str = "auto",
     jit_compile: str | bool = "auto",
     strategy: tf.distribute.Strategy | None = None,
@@ -483,6 +491,8 @@ def train_unet(
         standardize: start the model with per-image standardisation (``build_unet(standardize=True)``),
             which learns faster on collections of mixed exposures and stains (see the README's
             measurements); False builds the network exactly as ``build_unet()`` does.
+        background: class 0 is a background, left out of the mean ``dice`` and ``iou``; False for data
+            whose classes are all things to find (CamVid: class 0 is the sky), scored over every class.
         mixed_precision: ``"auto"``, ``"off"``, ``"float16"`` or ``"bfloat16"`` (see
             ``devices.resolve_mixed_precision``).
         jit_compile: XLA compilation, ``"auto"``, ``"on"``, ``"off"`` or a bool (see
@@ -520,6 +530,8 @@ def train_unet(
             "mixed_precision": policy,
             **patience,
             **(settings or {}),
+            # Only when False: runs recorded before this setting existed resume as they are.
+            **({} if background else {"background": False}),
             "epochs": epochs,
             "time_limit": time_limit,
             "jit_compile": use_xla,
@@ -536,7 +548,7 @@ def train_unet(
     channels = train.element_spec[0].shape[-1] or 3
     new_model = functools.partial(
         _compiled_unet, (image_size, image_size, channels), num_classes, base_filters, learning_rate,
-        standardize=standardize, strategy=strategy, policy=policy, jit_compile=use_xla,
+        standardize=standardize, strategy=strategy, policy=policy, jit_compile=use_xla, background=background,
     )  # fmt: skip
     model, completed = _restored_model(folder, new_model, strategy)
     folder.start(epochs)
@@ -562,6 +574,7 @@ def _compiled_unet(
     strategy: tf.distribute.Strategy,
     policy: str,
     jit_compile: bool,
+    background: bool,
 ) -> keras.Model:
     """``build_unet`` then :func:`compile_unet`, inside the strategy's scope and the dtype policy."""
     with strategy.scope(), devices.dtype_policy(policy):
@@ -569,5 +582,9 @@ def _compiled_unet(
             input_shape, num_classes=num_classes, base_filters=base_filters, standardize=standardize
         )
         return compile_unet(
-            model, num_classes=num_classes, learning_rate=learning_rate, jit_compile=jit_compile
+            model,
+            num_classes=num_classes,
+            learning_rate=learning_rate,
+            jit_compile=jit_compile,
+            background=background,
         )
