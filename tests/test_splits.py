@@ -207,3 +207,32 @@ def test_scores_average_every_class_where_class_0_is_no_background():
         metrics.segmentation_metrics(3, background=background)[0] for background in (True, False)
     )
     assert (with_background.class_ids, every_class.class_ids) == ([1, 2], [0, 1, 2])
+
+
+def test_lossy_rgb_masks_whose_channels_differ_are_thresholded_not_called_colour_coded(tmp_path):
+    """Kvasir-SEG stores its masks as RGB JPEGs: after compression the channels differ a little."""
+    rng = np.random.default_rng(0)
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    red_channels = []
+    for index in range(2):
+        red = np.where(
+            rng.random((24, 32)) < 0.3, rng.integers(200, 256, (24, 32)), rng.integers(0, 40, (24, 32))
+        )
+        noisy = np.clip(red[..., None] + rng.integers(-3, 4, (24, 32, 3)), 0, 255)
+        noisy[..., 0] = red
+        Image.fromarray(noisy.astype(np.uint8)).save(tmp_path / "masks" / f"cju{index}.png")
+        Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(
+            tmp_path / "images" / f"cju{index}.jpg"
+        )
+        red_channels.append(red)
+    with pytest.raises(UnetTutorialError, match="colour-coded"):
+        data.scan_dataset(tmp_path, progress=False)
+    masks = all_masks(
+        data.load_dataset(
+            tmp_path, image_size=32, batch_size=2, split="all", progress=False, mask_threshold=128
+        )
+    )
+    # 32 is the stored width; the 24 rows are resized to 32 (nearest neighbour): row 0 stays row 0.
+    assert set(np.unique(masks)) == {0, 1}
+    assert np.array_equal(masks[:, 0, :, 0], (np.stack(red_channels)[:, 0, :] >= 128).astype(np.float32))

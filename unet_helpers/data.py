@@ -193,6 +193,7 @@ def scan_dataset(
         rule,
         num_classes=num_classes,
         mask_values=mask_values,
+        mask_threshold=mask_threshold,
     )
     return DatasetScan(
         root=root,

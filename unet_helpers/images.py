@@ -163,7 +163,9 @@ def decode_mask(path: tf.Tensor, via_python: tf.Tensor, color_masks: bool) -> tf
     def with_python() -> tf.Tensor:
         def read(p: bytes | np.ndarray) -> np.ndarray:
             values, rgb_mask = stored_mask_values(open_image(_as_path(p)), _as_path(p))
-            return values if color_masks or not rgb_mask else values // GRAY_AS_COLOR
+            # A gray mask saved as RGB: its red channel, as decode_image gives it (lossy masks may differ
+            # slightly from channel to channel).
+            return values if color_masks or not rgb_mask else values // COLOR_SCALE[0]
 
         return tf.ensure_shape(tf.numpy_function(read, [path], tf.int64, stateful=False), [None, None])
 

@@ -123,6 +123,7 @@ def classes_of_values(
     *,
     num_classes: int,
     mask_values: Mapping[int | tuple[int, int, int], int] | None,
+    mask_threshold: int | None = None,
 ) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
     """Check every value a dataset's masks store against ``rule`` (from :func:`class_rule`).
 
@@ -131,6 +132,8 @@ def classes_of_values(
             (:func:`unet_helpers.images.stored_mask_values`).
         rule: the class of each stored value.
         num_classes, mask_values: the options ``rule`` was made from, for the error message.
+        mask_threshold: given for masks saved lossily (JPEG), whose RGB channels differ by the
+            compression's noise: RGB masks are then gray, never colour-coded.
 
     Returns:
         ``(stored_values, class_of_value, color_masks)``: every stored value, sorted (gray values for gray
@@ -141,7 +144,9 @@ def classes_of_values(
         UnetTutorialError: colour-coded masks without ``mask_values``, or values that are no class; the
             message names the first such mask.
     """
-    color_masks = any(rgb and any(value % GRAY_AS_COLOR for value in values) for _, values, rgb in masks)
+    color_masks = mask_threshold is None and any(
+        rgb and any(value % GRAY_AS_COLOR for value in values) for _, values, rgb in masks
+    )
     if color_masks and mask_values is None:
         path, values, _ = next(mask for mask in masks if mask[2])
         colours = ", ".join(_describe(value, True) for value in sorted(values)[:4])
@@ -149,9 +154,9 @@ def classes_of_values(
             f"mask '{path}' is colour-coded ({colours}): pass mask_values={{(r, g, b): class, ...}} "
             "with one entry per colour."
         )
-    if not color_masks:  # gray values saved as RGB: use the gray value
+    if not color_masks:  # gray values saved as RGB: the red channel's, as the pipeline reads them
         masks = [
-            (path, frozenset(value // GRAY_AS_COLOR for value in values) if rgb else values, rgb)
+            (path, frozenset(value // COLOR_SCALE[0] for value in values) if rgb else values, rgb)
             for path, values, rgb in masks
         ]
     stored_values = sorted(set().union(*(values for _, values, _ in masks)))
