@@ -236,11 +236,3 @@ def test_lossy_rgb_masks_whose_channels_differ_are_thresholded_not_called_colour
     # 32 is the stored width; the 24 rows are resized to 32 (nearest neighbour): row 0 stays row 0.
     assert set(np.unique(masks)) == {0, 1}
     assert np.array_equal(masks[:, 0, :, 0], (np.stack(red_channels)[:, 0, :] >= 128).astype(np.float32))
-
-
-def test_a_misspelt_reading_option_is_one_line_that_lists_the_right_ones(tmp_path):
-    root = make_fake_camvid(tmp_path)
-    with pytest.raises(
-        UnetTutorialError, match=r"unknown option\(s\) ignore_value: .*ignore_values, .*limit"
-    ):
-        data.load_splits(root, image_size=32, batch_size=2, ignore_value=[11])

@@ -17,13 +17,12 @@ Loading happens in two steps:
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -331,23 +330,6 @@ def _pipeline(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _scan(root: str | Path, reading: dict[str, Any], *, split: str, seed: int, progress: bool) -> DatasetScan:
-    """:func:`scan_dataset` of ``root`` with the reading options of a loader, for the splits ``split`` reads.
-
-    Raises:
-        UnetTutorialError: an option that is none of scan_dataset's (a typo), or what scan_dataset raises.
-    """
-    options = set(inspect.signature(scan_dataset).parameters) - {"root", "seed", "progress"}
-    unknown = sorted(set(reading) - options)
-    if unknown:
-        raise UnetTutorialError(
-            f"unknown option(s) {', '.join(unknown)}: the options that say how to read a folder are "
-            f"{', '.join(sorted(options))}."
-        )
-    official_splits = needed_splits(reading.pop("official_splits", None), split)
-    return scan_dataset(root, **reading, official_splits=official_splits, seed=seed, progress=progress)
-
-
 def load_dataset(
     root: str | Path,
     *,
@@ -358,11 +340,23 @@ def load_dataset(
     seed: int = 0,
     augment: bool | object = False,
     shuffle: bool | None = None,
+    images: str = "images",
+    masks: str = "masks",
+    mask_suffix: str = "",
+    num_classes: int = 2,
+    mask_values: Mapping[int | tuple[int, int, int], int] | None = None,
+    mask_threshold: int | None = None,
+    invert: bool = False,
+    ignore_values: Sequence[int | tuple[int, int, int]] = (),
+    image_pattern: str = "{id}",
+    mask_pattern: str = "{id}",
+    pairs_file: str | Path | None = None,
+    official_splits: Mapping[str, SplitSource] | None = None,
+    limit: int | None = None,
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
     progress: bool = True,
-    **reading: Any,
 ) -> tf.data.Dataset:
     """A folder dataset as a ``tf.data.Dataset`` of ``(image, mask)``, checked before it is returned.
 
@@ -373,7 +367,10 @@ def load_dataset(
     :func:`load_splits`, which checks the folder once.
 
     Args:
-        root: the dataset folder (see :func:`scan_dataset` for the layout).
+        root: the dataset folder (see :func:`scan_dataset` for the layout and the options that say how
+            to read it: ``images``, ``masks``, ``mask_suffix``, ``image_pattern``, ``mask_pattern``,
+            ``pairs_file``, ``num_classes``, ``mask_values``, ``mask_threshold``, ``invert``,
+            ``ignore_values``, ``official_splits``, ``limit``).
         image_size: height and width of every output image and mask, in pixels.
         batch_size: images per batch, or None for single examples.
         split: ``"train"``, ``"validation"``, ``"test"`` (a dataset's own test split) or ``"all"`` (see
@@ -388,11 +385,6 @@ def load_dataset(
         cache: ``"auto"`` caches decoded, resized pairs in memory if they take less than a quarter of
             the machine's memory; True always, False never; a path caches to that file.
         progress: show a progress bar while the files are checked.
-        reading: how the folder stores its pairs, :func:`scan_dataset`'s options: ``images``, ``masks``,
-            ``mask_suffix``, ``image_pattern``, ``mask_pattern``, ``pairs_file``, ``num_classes``,
-            ``mask_values``, ``mask_threshold``, ``invert``, ``ignore_values``, ``official_splits``
-            (narrowed to the splits that ``split`` reads), ``limit`` (drawn with ``seed``); a view's
-            ``as_kwargs()`` gives them.
 
     Returns:
         A dataset of ``(image, mask)``: ``image`` float32 (B, image_size, image_size, channels) in [0, 1];
@@ -404,7 +396,24 @@ def load_dataset(
         UnetTutorialError: any problem :func:`scan_dataset` finds, or an argument out of range.
     """
     _check_sizes(image_size, batch_size, channels, augment)
-    scan = _scan(root, reading, split=split, seed=seed, progress=progress)
+    scan = scan_dataset(
+        root,
+        images=images,
+        masks=masks,
+        mask_suffix=mask_suffix,
+        num_classes=num_classes,
+        mask_values=mask_values,
+        mask_threshold=mask_threshold,
+        invert=invert,
+        ignore_values=ignore_values,
+        image_pattern=image_pattern,
+        mask_pattern=mask_pattern,
+        pairs_file=pairs_file,
+        official_splits=needed_splits(official_splits, split),
+        limit=limit,
+        seed=seed,
+        progress=progress,
+    )
     pairs = _pairs_of_split(
         scan, split, validation_fraction=validation_fraction, seed=seed, shuffle_split=shuffle_split
     )
@@ -429,11 +438,23 @@ def load_splits(
     validation_fraction: float = 0.2,
     seed: int = 0,
     augment: bool | object = False,
+    images: str = "images",
+    masks: str = "masks",
+    mask_suffix: str = "",
+    num_classes: int = 2,
+    mask_values: Mapping[int | tuple[int, int, int], int] | None = None,
+    mask_threshold: int | None = None,
+    invert: bool = False,
+    ignore_values: Sequence[int | tuple[int, int, int]] = (),
+    image_pattern: str = "{id}",
+    mask_pattern: str = "{id}",
+    pairs_file: str | Path | None = None,
+    official_splits: Mapping[str, SplitSource] | None = None,
+    limit: int | None = None,
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
     progress: bool = True,
-    **reading: Any,
 ) -> Splits:
     """The training and validation pipelines of a folder dataset, as a :class:`Splits`, from one scan.
 
@@ -445,7 +466,24 @@ def load_splits(
         UnetTutorialError: any problem :func:`scan_dataset` finds, an empty split, a bad argument.
     """
     _check_sizes(image_size, batch_size, channels, augment)
-    scan = _scan(root, reading, split="train", seed=seed, progress=progress)
+    scan = scan_dataset(
+        root,
+        images=images,
+        masks=masks,
+        mask_suffix=mask_suffix,
+        num_classes=num_classes,
+        mask_values=mask_values,
+        mask_threshold=mask_threshold,
+        invert=invert,
+        ignore_values=ignore_values,
+        image_pattern=image_pattern,
+        mask_pattern=mask_pattern,
+        pairs_file=pairs_file,
+        official_splits=needed_splits(official_splits, "train"),
+        limit=limit,
+        seed=seed,
+        progress=progress,
+    )
     splitting = {"validation_fraction": validation_fraction, "seed": seed, "shuffle_split": shuffle_split}
     train_pairs = _pairs_of_split(scan, "train", **splitting)
     validation_pairs = _pairs_of_split(scan, "validation", **splitting)
