@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # JupyterLab refuses to start as root (containers, some cloud machines) unless told it is on purpose.
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help lab test lint format tutorial browser clean
+.PHONY: help lab test lint format tutorial browser gpu-benchmark clean
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make tutorial  execute every notebook in the active profile and write HTML under build/tutorial/"
 	@echo "make browser   install Chromium for the browser test if none is found (make test does it)"
 	@echo "make format    format the code and notebooks with ruff"
+	@echo "make gpu-benchmark  measure what a GPU changes (benchmarks/gpu.py, at most 8 minutes on one GPU)"
 	@echo "make clean     remove build/ and .venv/ (never data/)"
 
 # Installed again whenever pyproject.toml changes. The stamp names the extras, so EXTRAS=dev,gpu reinstalls.
@@ -75,6 +76,10 @@ browser: $(VENV)/.installed-$(EXTRAS)
 		fi; \
 		$(BIN)/python tests/jupyterlab_browser.py || true; \
 	}
+
+# On an NVIDIA machine: make gpu-benchmark EXTRAS=dev,gpu (the table goes to benchmarks/results/gpu.json).
+gpu-benchmark: $(VENV)/.installed-$(EXTRAS)
+	TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-1} $(BIN)/python benchmarks/gpu.py
 
 clean:
 	rm -rf build $(VENV)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/recipe_levers.py --data DIR [--view NAME] [--no-shuffle-split] \\
         [--seconds 180] [--standardize] [--augment none|orientations|light|all] \\
         [--schedule plateau|cosine|constant] [--learning-rate 1e-3] [--batch-size 16] [--loss series|bce] \\
-        [--augment-after-stall N]
+        [--augment-after-stall N] [--ema MOMENTUM] [--weight-decay W] [--base-filters N]
 
 The screening behind the series' recipe (README, "The training recipe"). One run trains one recipe with
 ``model.fit`` on the series' pipeline (``data.load_splits``, seed 0) until the next epoch would end after
@@ -12,8 +12,11 @@ foreground, as everywhere in the series). Every lever not given stays at the ser
 14: notebook 02's augmentation (``all``), Adam 1e-3 halved after 5 epochs without a better ``val_dice``,
 cross-entropy + Dice, batch 16, width 16, 128x128, no standardisation. ``--schedule cosine`` decays the
 learning rate over the seconds, from the start value to 1% of it (set before each epoch from the time
-used). Each run appends its settings, score and per-epoch curve to benchmarks/results/recipe_levers.jsonl
-and prints one line. Run one at a time on a quiet machine: the budget is wall-clock time.
+used). ``--ema 0.99`` keeps Adam's exponential moving average of the weights and scores (and would save)
+the averaged weights (``use_ema=True`` with ``keras.callbacks.SwapEMAWeights``); ``--weight-decay`` trains
+with AdamW instead of Adam. Each run appends its settings, score and per-epoch curve to
+benchmarks/results/recipe_levers.jsonl and prints one line. Run one at a time on a quiet machine: the
+budget is wall-clock time.
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ def main() -> None:
     add("--batch-size", type=int, default=16)
     add("--base-filters", type=int, default=16)
     add("--image-size", type=int, default=128)
+    add("--ema", type=float, metavar="MOMENTUM", help="score an exponential moving average of the weights")
+    add("--weight-decay", type=float, help="AdamW with this decoupled weight decay instead of Adam")
     add("--loss", choices=["series", "bce"], default="series", help="cross-entropy + Dice, or BCE alone")
     add(
         "--augment-after-stall",
@@ -127,13 +132,20 @@ def main() -> None:
     network = model.build_unet(
         (args.image_size, args.image_size, 3), base_filters=args.base_filters, standardize=args.standardize
     )
+    ema = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
+    optimizer = (
+        keras.optimizers.AdamW(args.learning_rate, weight_decay=args.weight_decay, **ema)
+        if args.weight_decay
+        else keras.optimizers.Adam(args.learning_rate, **ema)
+    )
     network.compile(
-        keras.optimizers.Adam(args.learning_rate),
+        optimizer,
         losses.segmentation_loss(2) if args.loss == "series" else "binary_crossentropy",
         metrics=metrics.segmentation_metrics(2),
     )
     budget = Budget(args.seconds, cosine=args.schedule == "cosine")
-    callbacks = [budget]
+    # SwapEMAWeights goes first, so that the others read the averaged weights' scores
+    callbacks = [keras.callbacks.SwapEMAWeights()] * bool(args.ema) + [budget]
     if args.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
