@@ -86,5 +86,6 @@ def test_reduced_run_prints_every_row_with_its_unit(tmp_path):
     precision_rows = [row[1] for row in rows if row[0] == "2 precision"]
     assert [row.split(",")[0] for row in precision_rows] == list(load_script().SWITCHES)
     assert "Device: CPU" in finished.stdout
+    assert finished.stdout.count("Check: ") == 2 and "Fastest at 32x32: " in finished.stdout
     written = json.loads(results.read_text())
     assert written["reduced"] is True and len(written["rows"]) == len(rows)
