@@ -1,5 +1,6 @@
 """Training (``training``, ``run_folder``, ``devices``): resuming after a kill or Ctrl-C, the best model kept,
-the GPU switches, several devices. The command line is tested in tests/test_train.py.
+the GPU switches, several GPUs (several machines: tests/test_multi_worker.py). The command line is tested in
+tests/test_train.py.
 
 Everything trains a tiny UNet (base_filters=4) on a dozen synthetic 32x32 images for a few epochs.
 """
@@ -10,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -324,68 +324,6 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path, dataset_dir):
     metrics = json.loads((tmp_path / "mirrored" / run_folder.METRICS).read_text())
     assert metrics["device"]["replicas"] == 2 and metrics["device"]["strategy"] == "MirroredStrategy"
     assert (tmp_path / "mirrored" / run_folder.BEST_MODEL).is_file()
-
-
-MULTI_WORKER_SCRIPT = """
-import json, sys
-import tensorflow as tf
-
-strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG; first, as it must be
-import keras
-from unet_helpers import training
-from unet_helpers.errors import UnetTutorialError
-
-report = {"replicas": strategy.num_replicas_in_sync}
-batches = tf.data.Dataset.from_tensor_slices((tf.zeros((8, 32, 32, 3)), tf.zeros((8, 32, 32, 1)))).batch(4)
-try:
-    training.train_unet(train=batches, validation=batches, out_dir=sys.argv[1], num_classes=2, image_size=32,
-                     base_filters=4, epochs=1, strategy=strategy)
-except UnetTutorialError as error:
-    report["train_unet"] = str(error)
-with strategy.scope():
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-try:
-    model.fit(tf.data.Dataset.from_tensors((tf.zeros(4), tf.zeros(1))).repeat(8).batch(4), verbose=0)
-    report["keras_fit"] = "trained"
-except ValueError as error:
-    report["keras_fit"] = str(error)[:300]
-print(json.dumps(report))
-"""
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("localhost", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def test_multi_worker_strategy_is_refused_because_keras_fit_fails_with_it(tmp_path):
-    """Two workers on this machine. When Keras's own fit trains here, lift the refusal in train_unet."""
-    workers = [f"localhost:{port}" for port in free_ports(2)]
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-c", MULTI_WORKER_SCRIPT, str(tmp_path / f"worker{index}")],
-                env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    outputs = [process.communicate(timeout=240) for process in processes]
-    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, stderr[-3000:]
-        report = json.loads(stdout.strip().splitlines()[-1])
-        assert report["replicas"] == 2
-        assert report["train_unet"] == training.MULTI_WORKER_UNSUPPORTED
-        assert "PerReplica" in report["keras_fit"]  # Keras's failure, as seen with Keras 3.15.1
 
 
 # --- notebook 04 fits by hand what train_unet fits ----------------------------------------------------------

@@ -215,8 +215,10 @@ class RunFolder:
         some layers, or no epoch record yet. ``BackupAndRestore`` falls back to the previous backup (the
         ``.bkp`` files that ``double_checkpoint`` keeps) only for a file that does not open at all, and
         fails on the rest. Here any failure falls back to it; with none usable, the backup is removed and
-        training starts over (build a fresh model then: a failed load may have set some weights). Call it
-        inside the strategy's scope (it may build the optimizer).
+        training starts over (a failed load may have set some weights: reset them, as
+        ``training._restored_model`` does). Build the optimizer first, inside the strategy's scope
+        (``multi_worker.built_model``), and call this outside it: Keras's loading creates a throwaway
+        optimizer, whose variables would otherwise be collective ones on several machines.
         """
         backup = self.path / BACKUP
         weights, metadata = backup / "latest.weights.h5", backup / BACKUP_METADATA

@@ -10,6 +10,8 @@ it when the same command runs again. Sizes default to the active profile's (:mod
 ``--help`` lists every option. Mistakes (a missing folder, an image without a mask, an ``--out`` that
 holds other files) print one line and exit with code 2; Ctrl-C saves and exits with 130. Training prints
 one line per epoch when its output goes to a file or a pipe (a log), a progress bar in a terminal.
+``--strategy multi-worker`` trains on several machines, each running the same command with its own
+``TF_CONFIG`` (docs/multi_worker.md); only the chief (worker 0) writes ``--out``.
 
 Everything that needs no TensorFlow is checked before TensorFlow loads (``training``, ``data`` and
 ``synthetic`` are imported after the checks), so that a wrong argument is answered at once, in one line,
@@ -61,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         f"another, best model saved; without --epochs, up to {EPOCHS_UNDER_A_TIME_LIMIT} epochs",
     )
     add("--image-size", type=positive_int, metavar="PIXELS", help="height and width, a multiple of 8")
-    add("--batch-size", type=positive_int, metavar="N", help="images per step, all GPUs together")
+    add(
+        "--batch-size", type=positive_int, metavar="N", help="images per step, all GPUs and machines together"
+    )
     add("--base-filters", type=positive_int, metavar="N", help="model width: filters of the first level")
     add(
         "--num-classes",
@@ -214,7 +218,9 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
         "--strategy",
         choices=devices.STRATEGY_CHOICES,
         default="auto",
-        help="auto: MirroredStrategy if TensorFlow sees several GPUs; none: one device",
+        help="auto: MirroredStrategy if TensorFlow sees several GPUs; none: one device; multi-worker: "
+        "several machines, each running this command with TF_CONFIG saying which it is "
+        "(docs/multi_worker.md)",
     )
 
 
@@ -335,11 +341,12 @@ def _check_before_loading(arguments: argparse.Namespace) -> dict[str, Any]:
 def _run(arguments: argparse.Namespace) -> TrainingResult:
     reading = _check_before_loading(arguments)
     num_classes = reading["num_classes"]
-    # Without --profile and UNET_PROFILE this looks for a GPU, which loads TensorFlow.
+    # First TensorFlow: MultiWorkerMirroredStrategy must set up the runtime before anything uses it.
+    strategy = devices.make_strategy(arguments.strategy)
+    # Without --profile and UNET_PROFILE this looks for a GPU.
     profile = config.get_profile(arguments.profile)
     image_size = arguments.image_size or profile.image_size
     batch_size = arguments.batch_size or profile.batch_size
-    strategy = devices.make_strategy(arguments.strategy)
     import keras
 
     from unet_helpers import data, synthetic, training

@@ -17,10 +17,9 @@ train on from where it stopped. A folder that holds files this package did not w
 
 **Several GPUs, one machine**: pass ``strategy=tf.distribute.MirroredStrategy()`` (the command line
 does when it sees more than one GPU); scale ``batch_size`` with the number of GPUs to keep each busy.
-**Several machines** (``tf.distribute.MultiWorkerMirroredStrategy``) do not work with Keras 3 up to
-3.15 at least: ``Model.fit`` fails before its first step, reducing the first batch across workers
-(reproduced in ``tests/test_training.py`` with two workers on one machine). :func:`train_unet` refuses
-that strategy with a one-line message instead; use one machine with several GPUs.
+**Several machines**: pass ``strategy=tf.distribute.MultiWorkerMirroredStrategy()`` on each, with the same
+arguments; Keras's ``fit`` fails under it, so :mod:`unet_helpers.multi_worker` trains with a loop of its own
+that calls the same callbacks, and only the chief (worker 0) writes ``out_dir`` (docs/multi_worker.md).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from unet_helpers import devices, losses, metrics
+from unet_helpers import devices, losses, metrics, multi_worker
 from unet_helpers.errors import TrainingInterrupted, UnetTutorialError
 from unet_helpers.model import build_unet, output_channels
 from unet_helpers.run_folder import (
@@ -54,11 +53,6 @@ from unet_helpers.run_folder import (
     TIME_LIMIT_REACHED,
     TRAINING,
     RunFolder,
-)
-
-MULTI_WORKER_UNSUPPORTED = (
-    "Keras 3 cannot train with MultiWorkerMirroredStrategy (Model.fit fails before its first step): "
-    "train on one machine, with MirroredStrategy for several GPUs."
 )
 
 
@@ -77,6 +71,8 @@ class TrainingResult:
         status: ``"finished"``, ``"stopped early"`` (by early stopping) or ``"interrupted"``.
         message: one sentence on what this call did, e.g. that the run had already finished.
         out_dir: the output folder.
+
+    On a worker other than the chief of several machines: the history of this session, no best model.
     """
 
     history: dict[str, list[float]]
@@ -339,23 +335,24 @@ def _check_arguments(train: tf.data.Dataset, **values: Any) -> None:
         )
 
 
-def _resolve_strategy(strategy: tf.distribute.Strategy | None) -> tf.distribute.Strategy:
-    strategy = strategy or tf.distribute.get_strategy()
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise UnetTutorialError(MULTI_WORKER_UNSUPPORTED)
-    return strategy
-
-
 def _restored_model(
     folder: RunFolder, new_model: Callable[[], keras.Model], strategy: tf.distribute.Strategy
 ) -> tuple[keras.Model, int]:
-    """A compiled model with the last finished epoch of ``folder`` loaded, and that epoch (0: none)."""
-    model = new_model()
+    """A compiled model with the last finished epoch of ``folder`` loaded, and that epoch (0: none).
+
+    Every variable is created first, as on the other workers of several machines (``built_model``), and
+    the load runs outside the strategy's scope, where the throwaway optimizer Keras's loading creates is
+    no collective. A failed load may have set some variables: they get their new values back.
+    """
+    model = multi_worker.built_model(strategy, new_model)
     if not (folder.path / BACKUP).exists():
         return model, 0
-    with strategy.scope():
-        completed = folder.restore(model)
-    return (model, completed) if completed else (new_model(), 0)  # a failed load may have set weights
+    variables = [*model.variables, *model.optimizer.variables]
+    new_values = [variable.numpy() for variable in variables]
+    if not (completed := folder.restore(model)):
+        for variable, value in zip(variables, new_values, strict=True):
+            variable.assign(value)
+    return model, completed
 
 
 def _start_message(folder: RunFolder, completed: int, epochs: int, budget: TimeBudget | None) -> str:
@@ -372,12 +369,12 @@ def _start_message(folder: RunFolder, completed: int, epochs: int, budget: TimeB
     return f"Training for {epochs} epochs{within}; writing to '{folder.path}'."
 
 
-def _fit(model: keras.Model, epochs: int, callbacks: list, **fit_options: Any) -> str:
-    """``model.fit`` up to ``epochs``; the run's status after it (:data:`INTERRUPTED` after Ctrl-C)."""
+def _fit(model: keras.Model, callbacks: list, **fit_options: Any) -> str:
+    """``model.fit`` (on several machines ``multi_worker.fit``); the run's status after it
+    (:data:`INTERRUPTED` after Ctrl-C)."""
     try:
         with _ctrl_c_between_steps() as ctrl_c:
-            # shuffle=False: the dataset shuffles itself (Keras cannot shuffle a tf.data.Dataset, and warns).
-            model.fit(epochs=epochs, callbacks=[*callbacks, ctrl_c], shuffle=False, **fit_options)
+            multi_worker.fit_function(model)(callbacks=[*callbacks, ctrl_c], **fit_options)
     except KeyboardInterrupt:
         return INTERRUPTED
     if any(isinstance(callback, TimeBudget) and callback.reached for callback in callbacks):
@@ -443,6 +440,13 @@ def _result(folder: RunFolder, history: dict[str, list[float]], message: str) ->
     )
 
 
+def _worker_result(history: dict[str, list[float]], out_dir: Path) -> TrainingResult:
+    """What :func:`train_unet` returns on a worker other than the chief, which writes nothing."""
+    done = history["epoch"][-1] + 1 if history.get("epoch") else 0
+    message = "The chief (worker 0) wrote the run, into its own out_dir."
+    return TrainingResult(history, None, None, None, done, FINISHED if done else TRAINING, message, out_dir)
+
+
 def train_unet(
     *,
     train: tf.data.Dataset,
@@ -497,8 +501,9 @@ def train_unet(
             ``devices.resolve_mixed_precision``).
         jit_compile: XLA compilation, ``"auto"``, ``"on"``, ``"off"`` or a bool (see
             ``devices.resolve_jit_compile``).
-        strategy: a ``tf.distribute`` strategy to train under (``MirroredStrategy()`` for several GPUs);
-            None for TensorFlow's default (one device).
+        strategy: a ``tf.distribute`` strategy to train under (``MirroredStrategy()`` for several GPUs,
+            ``MultiWorkerMirroredStrategy()`` on each of several machines, the same call on every one: the
+            chief writes ``out_dir``, see :mod:`unet_helpers.multi_worker`); None for TensorFlow's default.
         early_stopping_patience, reduce_lr_patience: epochs without a better ``val_dice`` before
             training stops, and before the learning rate halves.
         images_per_epoch: training images per epoch, to report images per second in metrics.json.
@@ -518,38 +523,41 @@ def train_unet(
     _check_arguments(train, epochs=epochs, learning_rate=learning_rate, time_limit=time_limit, **sizes)
     policy = devices.resolve_mixed_precision(mixed_precision)
     use_xla = devices.resolve_jit_compile(jit_compile)
-    strategy = _resolve_strategy(strategy)
+    strategy = strategy or tf.distribute.get_strategy()
     device = devices.describe(strategy, policy, use_xla)
     patience = {"early_stopping_patience": early_stopping_patience, "reduce_lr_patience": reduce_lr_patience}
-    folder = RunFolder.open(
-        out_dir,
-        settings={
-            **sizes,
-            "learning_rate": learning_rate,
-            "standardize": standardize,
-            "mixed_precision": policy,
-            **patience,
-            **(settings or {}),
-            # Only when False: runs recorded before this setting existed resume as they are.
-            **({} if background else {"background": False}),
-            "epochs": epochs,
-            "time_limit": time_limit,
-            "jit_compile": use_xla,
-            "replicas": strategy.num_replicas_in_sync,
-        },
-    )
-    report = {"images_per_epoch": images_per_epoch, "device": device}
-    earlier = folder.epoch_seconds
-    budget = TimeBudget(time_limit * 60 - sum(earlier), earlier=earlier) if time_limit else None
-    if (nothing := _nothing_to_train(folder, epochs, time_limit, budget)) is not None:
-        print(nothing)
-        return _result(folder, folder.close(folder.record.get("status", TRAINING), **report), nothing)
-
+    run_settings = {
+        **sizes,
+        "learning_rate": learning_rate,
+        "standardize": standardize,
+        "mixed_precision": policy,
+        **patience,
+        **(settings or {}),
+        # Only when False: runs recorded before this setting existed resume as they are.
+        **({} if background else {"background": False}),
+        "epochs": epochs,
+        "time_limit": time_limit,
+        "jit_compile": use_xla,
+        "replicas": strategy.num_replicas_in_sync,
+    }
     channels = train.element_spec[0].shape[-1] or 3
     new_model = functools.partial(
         _compiled_unet, (image_size, image_size, channels), num_classes, base_filters, learning_rate,
         standardize=standardize, strategy=strategy, policy=policy, jit_compile=use_xla, background=background,
     )  # fmt: skip
+    fit_options = {"x": train, "validation_data": validation, "epochs": epochs, "verbose": verbose}
+    if not multi_worker.is_chief(strategy):
+        history = multi_worker.follow_chief(strategy, new_model, settings=run_settings, **fit_options)
+        return _worker_result(history, Path(out_dir))
+    folder = RunFolder.open(out_dir, settings=run_settings)
+    report = {"images_per_epoch": images_per_epoch, "device": device}
+    earlier = folder.epoch_seconds
+    budget = TimeBudget(time_limit * 60 - sum(earlier), earlier=earlier) if time_limit else None
+    nothing = _nothing_to_train(folder, epochs, time_limit, budget)
+    if not multi_worker.agree_to_start(strategy, run_settings, train=nothing is None):
+        print(nothing)
+        return _result(folder, folder.close(folder.record.get("status", TRAINING), **report), nothing)
+
     model, completed = _restored_model(folder, new_model, strategy)
     folder.start(epochs)
     message = _start_message(folder, completed, epochs, budget)
@@ -559,7 +567,7 @@ def train_unet(
         # The time decides: patience counted in epochs is 20 seconds of 2-second epochs on ISBI 2012, and
         # would end a 10-minute run after 2 (README, "The training recipe").
         callbacks = [*(c for c in callbacks if not isinstance(c, keras.callbacks.EarlyStopping)), budget]
-    status = _fit(model, epochs, callbacks, x=train, validation_data=validation, verbose=verbose)
+    status = _fit(model, callbacks, initial_epoch=completed, **fit_options)
     history = folder.close(status, **report)
     return _result(folder, history, message + _end_message(folder, status, epochs, time_limit))
 
