@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/recipe_levers.py --data DIR [--view NAME] [--no-shuffle-split] \\
         [--seconds 180] [--standardize] [--augment none|orientations|light|all] \\
         [--schedule plateau|cosine|constant] [--learning-rate 1e-3] [--batch-size 16] [--loss series|bce] \\
-        [--augment-after-stall N] [--ema MOMENTUM] [--weight-decay W] [--base-filters N]
+        [--augment-after-stall N] [--ema MOMENTUM] [--weight-decay W] [--base-filters N] \\
+        [--mixed-precision off|bfloat16|float16]
 
 The screening behind the series' recipe (README, "The training recipe"). One run trains one recipe with
 ``model.fit`` on the series' pipeline (``data.load_splits``, seed 0) until the next epoch would end after
@@ -14,9 +15,10 @@ cross-entropy + Dice, batch 16, width 16, 128x128, no standardisation. ``--sched
 learning rate over the seconds, from the start value to 1% of it (set before each epoch from the time
 used). ``--ema 0.99`` keeps Adam's exponential moving average of the weights and scores (and would save)
 the averaged weights (``use_ema=True`` with ``keras.callbacks.SwapEMAWeights``); ``--weight-decay`` trains
-with AdamW instead of Adam. Each run appends its settings, score and per-epoch curve to
-benchmarks/results/recipe_levers.jsonl and prints one line. Run one at a time on a quiet machine: the
-budget is wall-clock time.
+with AdamW instead of Adam. ``--mixed-precision bfloat16`` computes in bfloat16 with float32 weights
+(fast on CPUs with AVX512-BF16 or AMX, emulated and slow on others). Each run appends its settings, score
+and per-epoch curve to benchmarks/results/recipe_levers.jsonl and prints one line. Run one at a time on a
+quiet machine: the budget is wall-clock time.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from unet_helpers import augment, data, losses, metrics, model, train
+from unet_helpers import augment, data, devices, losses, metrics, model, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_levers.jsonl"
 AUGMENTATIONS = {
@@ -117,6 +119,7 @@ def main() -> None:
     add("--image-size", type=int, default=128)
     add("--ema", type=float, metavar="MOMENTUM", help="score an exponential moving average of the weights")
     add("--weight-decay", type=float, help="AdamW with this decoupled weight decay instead of Adam")
+    add("--mixed-precision", choices=["off", "bfloat16", "float16"], default="off")
     add("--loss", choices=["series", "bce"], default="series", help="cross-entropy + Dice, or BCE alone")
     add(
         "--augment-after-stall",
@@ -128,6 +131,7 @@ def main() -> None:
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(devices.resolve_mixed_precision(args.mixed_precision))
     splits = load_splits(args, args.augment)
     network = model.build_unet(
         (args.image_size, args.image_size, 3), base_filters=args.base_filters, standardize=args.standardize

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from training_cases import BATCH_SIZE, IMAGE_SIZE, TINY, epochs_in_history, file_state, tiny_cells
 
-from unet_helpers import config, data, devices, losses, metrics, run_folder, training
+from unet_helpers import config, data, devices, export, losses, metrics, run_folder, training
 from unet_helpers.errors import UnetTutorialError
 from unet_helpers.model import build_unet, describe_layers, load_model
 
@@ -285,6 +285,29 @@ def test_forced_float16_trains_on_the_cpu_with_a_float32_output(tmp_path, splits
     assert keras.backend.standardize_dtype(model(images).dtype) == "float32"
     metrics = json.loads((tmp_path / "fp16" / run_folder.METRICS).read_text())
     assert metrics["device"]["mixed_precision"] == "mixed_float16"
+
+
+def test_bfloat16_trains_on_the_cpu_and_its_model_predicts_and_exports_in_float32(tmp_path, splits):
+    """The CPU option the README measures (`--mixed-precision bfloat16`): no loss scaling, a float32
+    output, and a TensorFlow Lite export whose predictions match the model's within bfloat16 rounding."""
+    result = training.train_unet(
+        train=splits[0],
+        validation=splits[1],
+        out_dir=tmp_path / "bf16",
+        epochs=1,
+        mixed_precision="bfloat16",
+        **TINY,
+    )
+    assert keras.config.dtype_policy().name == "float32"
+    assert np.isfinite(result.history["loss"][0])
+    model = load_model(result.best_model_path)
+    assert model.get_layer("enc1_conv1").compute_dtype == "bfloat16"
+    assert not isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    images = next(iter(splits[1]))[0].numpy()
+    probabilities = keras.ops.convert_to_numpy(model(images))
+    assert probabilities.dtype == np.float32
+    exported = export.load_exported(export.export_tflite(model, tmp_path / "bf16.tflite"))
+    assert np.abs(exported(images) - probabilities).max() < 0.05  # bfloat16 keeps 8 bits of mantissa
 
 
 # --- several devices ------------------------------------------------------------------------------------
