@@ -5,7 +5,7 @@
 Some CPUs compute bfloat16 natively (the ``avx512_bf16`` or ``amx_bf16`` flags of ``/proc/cpuinfo``: AMD Zen 4
 and newer, Intel Xeon Sapphire Rapids and newer); on the others TensorFlow emulates it. Each row trains
 ``build_unet(base_filters=W, standardize=True)`` at 128x128, batch 16 (the workshop profile's network at
-W=16), compiled as the series compiles it (Adam, cross-entropy + Dice, the series' metrics), on random
+W=16), compiled by ``training.compile_unet`` (Adam, cross-entropy + Dice, the series' metrics), on random
 arrays, in a fresh process: one warm-up epoch, then ``--steps`` timed steps; float32 and bfloat16 take
 turns, ``--repeats`` times, and each figure is the median (a shared machine's speed drifts).
 ``ONEDNN_MAX_CPU_ISA`` caps the instructions oneDNN (TensorFlow's CPU kernels) may use, so one machine
@@ -30,13 +30,11 @@ ISAS = {"ALL": "every instruction the CPU has", "AVX512_CORE_VNNI": "AVX-512 wit
 ONE_RUN = """
 import json, sys, time
 import keras, numpy as np
-from unet_helpers import losses, metrics, model
+from unet_helpers import model, training
 policy, width, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 keras.mixed_precision.set_global_policy(policy)
 network = model.build_unet((128, 128, 3), base_filters=width, standardize=True)
-network.compile(
-    keras.optimizers.Adam(1e-3), losses.segmentation_loss(2), metrics=metrics.segmentation_metrics(2)
-)
+training.compile_unet(network, num_classes=2)
 rng = np.random.default_rng(0)
 images = rng.random((16 * steps, 128, 128, 3), dtype="float32")
 masks = (rng.random((16 * steps, 128, 128, 1)) > 0.8).astype("float32")
