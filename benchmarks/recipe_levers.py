@@ -4,7 +4,7 @@
         [--seconds 180] [--standardize] [--augment none|orientations|light|all] \\
         [--schedule plateau|cosine|constant] [--learning-rate 1e-3] [--batch-size 16] [--loss series|bce] \\
         [--augment-after-stall N] [--ema MOMENTUM] [--weight-decay W] [--base-filters N] \\
-        [--mixed-precision off|bfloat16|float16]
+        [--mixed-precision off|bfloat16|float16] [--image-size 128] [--score-native]
 
 The screening behind the series' recipe (README, "The training recipe"). One run trains one recipe with
 ``model.fit`` on the series' pipeline (``data.load_splits``, seed 0) until the next epoch would end after
@@ -16,7 +16,11 @@ learning rate over the seconds, from the start value to 1% of it (set before eac
 used). ``--ema 0.99`` keeps Adam's exponential moving average of the weights and scores (and would save)
 the averaged weights (``use_ema=True`` with ``keras.callbacks.SwapEMAWeights``); ``--weight-decay`` trains
 with AdamW instead of Adam. ``--mixed-precision bfloat16`` computes in bfloat16 with float32 weights
-(fast on CPUs with AVX512-BF16 or AMX, emulated and slow on others). Each run appends its settings, score
+(fast on CPUs with AVX512-BF16 or AMX, emulated and slow on others). ``--score-native`` also scores the
+best epoch's weights against the validation masks at their stored size (each image squeezed to
+``--image-size`` as in training, the probabilities resized back bilinearly, then > 0.5; pooled Dice): a
+score that does not depend on the size the network was trained at, so that image sizes can be compared;
+binary masks only. Each run appends its settings, score
 and per-epoch curve to benchmarks/results/recipe_levers.jsonl and prints one line. Run one at a time on a
 quiet machine: the budget is wall-clock time.
 """
@@ -31,8 +35,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from unet_helpers import augment, data, devices, losses, metrics, model, train
+from unet_helpers import augment, data, devices, losses, mask_classes, metrics, model, train
+from unet_helpers import images as image_files
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_levers.jsonl"
 AUGMENTATIONS = {
@@ -91,6 +97,36 @@ class Budget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class KeepBest(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best ``val_dice`` (in memory)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best, self.weights = -1.0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["val_dice"] > self.best:
+            self.best, self.weights = logs["val_dice"], self.model.get_weights()
+
+
+def native_dice(network: keras.Model, scan: data.DatasetScan, args: argparse.Namespace) -> float:
+    """Pooled Dice of ``network`` on the validation pairs at the masks' stored size (module docstring)."""
+    to_classes = mask_classes.class_lookup(
+        scan.stored_values, scan.class_of_value, color_masks=scan.color_masks
+    )
+    pairs = data.split_pairs(scan.pairs, split="validation", shuffle_split=not args.no_shuffle_split)
+    true, predicted = [], []
+    for pair in pairs:
+        image = data.read_image(pair.image)
+        mask = to_classes(image_files.decode_mask(str(pair.mask), pair.mask_via_python, scan.color_masks))
+        squeezed = tf.image.resize(image, [args.image_size] * 2, antialias=True)
+        probabilities = network.predict(squeezed[tf.newaxis], verbose=0)[0].astype(np.float32)
+        true.append(mask.numpy().ravel())
+        predicted.append(tf.image.resize(probabilities, mask.shape[:2]).numpy().ravel())
+    # one row of all pixels: the pooled Dice of images of different sizes
+    return metrics.dice_score(np.concatenate(true)[np.newaxis], np.concatenate(predicted)[np.newaxis])
+
+
 def load_splits(args: argparse.Namespace, augment: str) -> data.Splits:
     return data.load_splits(
         args.data,
@@ -120,6 +156,7 @@ def main() -> None:
     add("--ema", type=float, metavar="MOMENTUM", help="score an exponential moving average of the weights")
     add("--weight-decay", type=float, help="AdamW with this decoupled weight decay instead of Adam")
     add("--mixed-precision", choices=["off", "bfloat16", "float16"], default="off")
+    add("--score-native", action="store_true", help="also score at the masks' stored size (binary masks)")
     add("--loss", choices=["series", "bce"], default="series", help="cross-entropy + Dice, or BCE alone")
     add(
         "--augment-after-stall",
@@ -129,6 +166,8 @@ def main() -> None:
         "--augment and the learning rate back at its start (an augmentation ramp)",
     )
     args = parser.parse_args()
+    if args.score_native and args.ema:
+        parser.error("--score-native keeps the best epoch's own weights, not their average: drop --ema")
 
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy(devices.resolve_mixed_precision(args.mixed_precision))
@@ -147,9 +186,9 @@ def main() -> None:
         losses.segmentation_loss(2) if args.loss == "series" else "binary_crossentropy",
         metrics=metrics.segmentation_metrics(2),
     )
-    budget = Budget(args.seconds, cosine=args.schedule == "cosine")
+    budget, best = Budget(args.seconds, cosine=args.schedule == "cosine"), KeepBest()
     # SwapEMAWeights goes first, so that the others read the averaged weights' scores
-    callbacks = [keras.callbacks.SwapEMAWeights()] * bool(args.ema) + [budget]
+    callbacks = [keras.callbacks.SwapEMAWeights()] * bool(args.ema) + [budget, best]
     if args.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -172,6 +211,9 @@ def main() -> None:
         )
     settings = {name: str(value) if isinstance(value, Path) else value for name, value in vars(args).items()}
     result = {**settings, "best": max(dice for _, dice in budget.curve), "epochs": len(budget.curve)}
+    if args.score_native:
+        network.set_weights(best.weights)
+        result["native_best"] = round(native_dice(network, splits.scan, args), 4)
     if stall:
         result["augmented_from_epoch"] = stall.stalled_at and stall.stalled_at + 1
     print(json.dumps(result))
