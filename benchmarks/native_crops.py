@@ -13,8 +13,9 @@ epoch scores the validation pairs (``data.split_pairs``: the series' split) agai
 stored size, Dice pooled over all their pixels (probabilities > 0.5):
 
 - ``--train-on squeezed`` (the series): an epoch is each training image ``--crops-per-image`` times,
-  squeezed as the series does it (antialiased bilinear image, nearest-neighbour mask); a validation image
-  is squeezed the same way and its probabilities are resized back to the mask's size (bilinear).
+  squeezed as the series does it (antialiased bilinear image, nearest-neighbour mask; once, before
+  training, as the series caches them); a validation image is squeezed the same way and its
+  probabilities are resized back to the mask's size (bilinear).
 - ``--train-on crops``: an epoch is ``--crops-per-image`` random ``--image-size`` windows of each
   training image at its own size (an image smaller than the window is mirrored out to it); a validation
   image is predicted whole at its own size (mirrored out to a multiple of 8, the network's poolings).
@@ -82,8 +83,8 @@ def training_batches(train_pairs: Pairs, args: argparse.Namespace) -> tf.data.Da
         rng.shuffle(order)
         for index in order:
             image, mask = train_pairs[index]
-            if args.train_on == "squeezed":
-                yield squeeze(image, mask, size)
+            if args.train_on == "squeezed":  # squeezed once, in main
+                yield image, mask
                 continue
             image, mask = mirrored_to(image, size, size), mirrored_to(mask, size, size)
             top = rng.integers(0, image.shape[0] - size + 1)
@@ -105,9 +106,8 @@ def stored_size_dice(network: keras.Model, pairs: Pairs, args: argparse.Namespac
     true, predicted = [], []
     for image, mask in pairs:
         height, width = mask.shape[:2]
-        if args.train_on == "squeezed":
-            squeezed, _ = squeeze(image, mask, args.image_size)
-            probabilities = tf.image.resize(network(squeezed[np.newaxis], training=False)[0], [height, width])
+        if args.train_on == "squeezed":  # the image squeezed once, in main; the mask at its stored size
+            probabilities = tf.image.resize(network(image[np.newaxis], training=False)[0], [height, width])
         else:
             whole = mirrored_to(image, -(-height // 8) * 8, -(-width // 8) * 8)
             probabilities = network(whole[np.newaxis], training=False)[0, :height, :width]
@@ -158,6 +158,11 @@ def main() -> None:
     shuffle_split = not args.no_shuffle_split
     train_pairs = load_pairs(scan, split="train", shuffle_split=shuffle_split)
     validation_pairs = load_pairs(scan, split="validation", shuffle_split=shuffle_split)
+    if args.train_on == "squeezed":  # once, as the series caches its squeezed pairs
+        train_pairs = [squeeze(image, mask, args.image_size) for image, mask in train_pairs]
+        validation_pairs = [
+            (squeeze(image, mask, args.image_size)[0], mask) for image, mask in validation_pairs
+        ]
 
     network = model.build_unet((None, None, 3), base_filters=16, standardize=True)
     network.compile(
