@@ -1,7 +1,7 @@
 """Validation Dice against minutes of training: the series' default recipe and plain ``model.fit``, same data.
 
     .venv/bin/python benchmarks/time_budget.py [--isbi ../shared/data/isbi2012_membrane] \\
-        [--budgets 1 3 5 10] [--data DIR ...] [--no-nuclei]
+        [--budgets 1 3 5 10] [--data DIR ...] [--no-nuclei] [--scale 1]
 
 For each dataset (the embedded real nuclei unless ``--no-nuclei``; ISBI 2012 with ``--isbi``; any folder
 of images/ and masks/ with ``--data``), in one run on one machine:
@@ -22,6 +22,12 @@ size, batch size and width (the profile's, unless given), the same split (the co
 fifth for validation, or the last fifth in name order with ``--no-shuffle-split``) and the same score:
 ``metrics.dice_score``, pooled Dice of the foreground, prediction > 0.5. Prints a table and writes
 benchmarks/results/time_budget.json (one entry per dataset, kept across runs).
+
+``--scale S`` gives the command line ``--scale S`` (training on windows of the images at their own size times
+S, validation on the tiles that cover them: its ``val_dice`` is the Dice at that size). Plain Keras still
+trains on the squeezed images, and both sides are then scored at the masks' stored size times S: plain
+Keras's probabilities are resized back to it (bilinear) before they are counted. Its entries are named
+``"<dataset>, scale S"``.
 """
 
 from __future__ import annotations
@@ -34,10 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from unet_helpers import config, data, datasets, metrics, model, run_folder, train
 
@@ -49,14 +57,13 @@ def read_arrays(
 ) -> tuple[np.ndarray, ...]:
     """(train images, train masks, validation images, validation masks) as the command line splits them,
     unaugmented, so that both sides learn from and are scored on the same pixels."""
-    view_options = train.VIEW_NAMES[view].as_kwargs() if view else {}
     splits = data.load_splits(
         root,
         image_size=image_size,
         batch_size=None,
         shuffle_split=shuffle_split,
         progress=False,
-        **view_options,
+        **view_of(view),
     )
     arrays = []
     for split in (splits.train, splits.validation):
@@ -65,20 +72,45 @@ def read_arrays(
     return tuple(arrays)
 
 
-class ScoreEachEpoch(keras.callbacks.Callback):
-    """Scores the model on the validation arrays after every epoch and stops ``fit`` after ``seconds``."""
+def view_of(view: str | None) -> dict:
+    return train.VIEW_NAMES[view].as_kwargs() if view else {}
 
-    def __init__(self, seconds: float, validation: tuple[np.ndarray, np.ndarray]) -> None:
+
+def own_size_masks(root: Path, view: str | None, *, scale: float, shuffle_split: bool) -> list[np.ndarray]:
+    """The validation masks at their stored size times ``scale``, (H, W, 1) each, as the command line with
+    ``--scale`` scores them (its tiles cover each mask once)."""
+    scan, masks = data.scan_dataset(root, progress=False, **view_of(view)), []
+    pairs = data.split_pairs(scan.pairs, split="validation", shuffle_split=shuffle_split)
+    read = data.pair_reader(scan, image_size=1, scale=scale)
+    for files in data.pair_files(pairs):
+        masks.append(read(*files)[1].numpy())
+    return masks
+
+
+def scaled_back_dice(network: keras.Model, images: np.ndarray, masks: list[np.ndarray]) -> float:
+    """Pooled Dice of ``network`` on squeezed ``images``, its probabilities resized (bilinear) to the
+    size of each of ``masks``."""
+    probabilities = network.predict(images, verbose=0)
+    true, predicted = [], []
+    for probability, mask in zip(probabilities, masks, strict=True):
+        predicted.append(np.asarray(tf.image.resize(probability, mask.shape[:2])).ravel())
+        true.append(mask.ravel())
+    return metrics.dice_score(np.concatenate(true)[np.newaxis], np.concatenate(predicted)[np.newaxis])
+
+
+class ScoreEachEpoch(keras.callbacks.Callback):
+    """Scores the model with ``score`` after every epoch and stops ``fit`` after ``seconds``."""
+
+    def __init__(self, seconds: float, score: Callable[[keras.Model], float]) -> None:
         super().__init__()
-        self.seconds, self.validation = seconds, validation
+        self.seconds, self.score = seconds, score
         self.epochs: list[tuple[float, float]] = []  # (seconds since the first step, val Dice)
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        images, masks = self.validation
-        dice = metrics.dice_score(masks, self.model.predict(images, verbose=0))
+        dice = self.score(self.model)
         elapsed = time.perf_counter() - self.start
         self.epochs.append((elapsed, dice))
         if elapsed > self.seconds:
@@ -86,14 +118,19 @@ class ScoreEachEpoch(keras.callbacks.Callback):
 
 
 def plain_keras(
-    arrays: tuple[np.ndarray, ...], *, seconds: float, batch_size: int, base_filters: int
+    arrays: tuple[np.ndarray, ...],
+    *,
+    seconds: float,
+    batch_size: int,
+    base_filters: int,
+    score: Callable[[keras.Model], float],
 ) -> list:
     """Plain ``model.fit`` for ``seconds``: [(seconds since the first step, val Dice)] after each epoch."""
-    train_images, train_masks, validation_images, validation_masks = arrays
+    train_images, train_masks = arrays[:2]
     keras.utils.set_random_seed(0)
     plain = model.build_unet(input_shape=train_images.shape[1:], base_filters=base_filters)
     plain.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
-    scorer = ScoreEachEpoch(seconds, (validation_images, validation_masks))
+    scorer = ScoreEachEpoch(seconds, score)
     plain.fit(train_images, train_masks, batch_size=batch_size, epochs=100_000, callbacks=[scorer], verbose=0)
     return scorer.epochs
 
@@ -104,7 +141,7 @@ def series_default(
     minutes: float,
     profile: str,
     sizes: dict[str, int],
-    validation: tuple[np.ndarray, np.ndarray],
+    score: Callable[[keras.Model], float],
 ) -> dict:
     """The command line with ``--time-limit minutes``, the profile's defaults and ``sizes``."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -117,13 +154,12 @@ def series_default(
         report = json.loads((out / run_folder.METRICS).read_text())
         history = run_folder.read_history(out / run_folder.HISTORY)
         best = model.load_model(out / run_folder.BEST_MODEL)
-        images, masks = validation
         return {
             "epochs": report["epochs_completed"],
             "seconds": round(sum(history["seconds"]), 1),
             "best_epoch": report["best_epoch"],
             "val_dice": round(report["best"]["val_dice"], 4),
-            "val_dice_same_arrays": round(metrics.dice_score(masks, best.predict(images, verbose=0)), 4),
+            "val_dice_same_arrays": round(score(best), 4),
         }
 
 
@@ -135,6 +171,38 @@ def earlier_plain(earlier: dict | None, sizes: dict[str, int], seconds: float) -
     return epochs if epochs[-1][0] >= seconds else None
 
 
+def scorers(
+    root: Path,
+    view: str | None,
+    validation: tuple[np.ndarray, np.ndarray],
+    sizes: dict[str, int],
+    scale: float | None,
+    shuffle_split: bool,
+) -> tuple[Callable[[keras.Model], float], Callable[[keras.Model], float]]:
+    """How plain Keras's model and the series' ``best.keras`` are scored: on the squeezed validation
+    arrays; with a ``scale``, both at the masks' stored size times it (the series' on its tiles)."""
+
+    def on_arrays(network: keras.Model) -> float:
+        return metrics.dice_score(validation[1], network.predict(validation[0], verbose=0))
+
+    if scale is None:
+        return on_arrays, on_arrays
+    masks = own_size_masks(root, view, scale=scale, shuffle_split=shuffle_split)
+    tiles = data.load_dataset(
+        root, split="validation", image_size=sizes["image_size"], batch_size=sizes["batch_size"],
+        scale=scale, shuffle_split=shuffle_split, progress=False, **view_of(view),
+    )  # fmt: skip
+    tile_masks = np.concatenate([mask for _, mask in tiles.as_numpy_iterator()])
+
+    def scaled_back(network: keras.Model) -> float:
+        return scaled_back_dice(network, validation[0], masks)
+
+    def on_tiles(network: keras.Model) -> float:
+        return metrics.dice_score(tile_masks, network.predict(tiles, verbose=0))
+
+    return scaled_back, on_tiles
+
+
 def measure(
     name: str, source: list[str], root: Path, view: str | None, args: argparse.Namespace, earlier: dict | None
 ) -> dict:
@@ -144,18 +212,25 @@ def measure(
         sizes["image_size"] = args.isbi_image_size
     arrays = read_arrays(root, view, image_size=sizes["image_size"], shuffle_split=shuffle_split)
     validation = arrays[2:]
+    score_plain, score_series = scorers(root, view, validation, sizes, args.scale, shuffle_split)
+    if args.scale is not None:
+        sizes["scale"] = args.scale
     seconds = max(args.budgets) * 60
     plain = earlier_plain(earlier, sizes, seconds) if args.reuse_plain else None
     plain_date = earlier.get("plain_date", earlier["date"]) if plain else time.strftime("%Y-%m-%d")
     if plain is None:
         plain = plain_keras(
-            arrays, seconds=seconds, batch_size=sizes["batch_size"], base_filters=sizes["base_filters"]
+            arrays,
+            seconds=seconds,
+            batch_size=sizes["batch_size"],
+            base_filters=sizes["base_filters"],
+            score=score_plain,
         )
     rows = []
     for minutes in args.budgets:
         within = [dice for seconds, dice in plain if seconds <= minutes * 60] or [0.0]
         default = series_default(
-            source, minutes=minutes, profile=args.profile, sizes=sizes, validation=validation
+            source, minutes=minutes, profile=args.profile, sizes=sizes, score=score_series
         )
         rows.append(
             {
@@ -206,6 +281,12 @@ def main() -> None:
     parser.add_argument("--isbi-image-size", type=int, default=256, help="ISBI's 512-pixel slices resized to")
     parser.add_argument("--batch-size", type=int, default=profile.batch_size)
     parser.add_argument("--base-filters", type=int, default=profile.base_filters)
+    parser.add_argument(
+        "--scale",
+        type=float,
+        help="the series trains with --scale (windows at the images' own size times it); both sides are "
+        "then scored at the masks' stored size times it, plain Keras's probabilities resized back to it",
+    )
     args = parser.parse_args()
 
     sources = [] if args.no_nuclei else [("nuclei", [], datasets.nuclei(), None)]
@@ -218,8 +299,9 @@ def main() -> None:
     print(f"{'dataset':10s} {'min':>5s} {'epochs':>7s} {'default':>8s} {'epochs':>7s} {'plain':>8s} "
           f"{'(last)':>8s} {'gain':>8s}")  # fmt: skip
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    for name, source, root, view in sources:
-        measured = measure(name, source, root, view, args, runs.get(name))
+    for dataset, source, root, view in sources:
+        name = dataset if args.scale is None else f"{dataset}, scale {args.scale:g}"
+        measured = measure(dataset, source, root, view, args, runs.get(name))
         # Budgets not measured now keep their earlier rows (with --reuse-plain, against the same plain run).
         kept = [row for row in runs.get(name, {}).get("budgets", []) if row["minutes"] not in args.budgets]
         if args.reuse_plain and kept:

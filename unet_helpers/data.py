@@ -26,15 +26,18 @@ from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from unet_helpers import images as image_files  # `images` names the image folder argument here
-from unet_helpers import mask_classes, scan_cache
+from unet_helpers import mask_classes, scan_cache, windows
 from unet_helpers.errors import UnetTutorialError
 from unet_helpers.pairing import find_pairs
 from unet_helpers.splits import SplitSource, needed_splits, official_pairs, split_pairs, take_subset
 
 # "auto" caches in memory when the cache takes less than this share of the machine's memory.
 CACHE_MEMORY_SHARE = 0.25
+# With a scale, the training windows of each image per epoch (benchmarks/native_crops.py measured 2).
+WINDOWS_PER_IMAGE = 2
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class Splits(NamedTuple):
     Attributes:
         train: the training batches, shuffled every epoch (and augmented if asked).
         validation: the validation batches, in name order, never augmented.
-        train_count: the number of training pairs (images per epoch).
+        train_count: the number of training pairs (images per epoch, or times ``windows_per_image``).
         validation_count: the number of validation pairs.
         scan: what :func:`scan_dataset` found, every pair of both splits included.
     """
@@ -246,18 +249,19 @@ def pair_files(pairs: list[Pair] | tuple[Pair, ...]) -> tf.data.Dataset:
 
 
 def pair_reader(
-    scan: DatasetScan, *, image_size: int, channels: int = 3
+    scan: DatasetScan, *, image_size: int, channels: int = 3, scale: float | None = None
 ) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """The function the pipeline maps over :func:`pair_files`: read, decode and resize one pair.
 
     Images are resized bilinearly with antialiasing, masks with nearest neighbour (so no new label values
-    appear), both to ``image_size`` x ``image_size`` (the aspect ratio is not kept); mask values become
-    classes with the scan's lookup table.
+    appear): with ``scale`` None, both to ``image_size`` x ``image_size`` (the aspect ratio is not kept);
+    with a ``scale``, by that factor (:func:`~unet_helpers.windows.scaled_size`; 1 keeps the stored size).
+    Mask values become classes with the scan's lookup table.
 
     Returns:
-        A graph function that gives ``(image, mask)``: the image uint16 (image_size, image_size, channels),
-        [0, 1] scaled to [0, 65535]; the mask uint8 (image_size, image_size, 1), class indices. A third of
-        float32's memory in the cache, exact for 8- and 16-bit images; :func:`to_float` converts them.
+        A graph function that gives ``(image, mask)``: the image uint16 (height, width, channels), [0, 1]
+        scaled to [0, 65535]; the mask uint8 (height, width, 1), class indices. A third of float32's
+        memory in the cache, exact for 8- and 16-bit images; :func:`to_float` converts them.
     """
     to_classes = mask_classes.class_lookup(
         scan.stored_values, scan.class_of_value, color_masks=scan.color_masks
@@ -265,9 +269,16 @@ def pair_reader(
 
     def read_pair(image_path, mask_path, image_via_python, mask_via_python):
         image = image_files.decode_image(image_path, image_via_python, channels)
-        image = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=True)
-        mask = to_classes(image_files.decode_mask(mask_path, mask_via_python, scan.color_masks))
-        mask = tf.image.resize(mask[..., tf.newaxis], [image_size, image_size], method="nearest")
+        mask = to_classes(image_files.decode_mask(mask_path, mask_via_python, scan.color_masks))[
+            ..., tf.newaxis
+        ]
+        if scale is None:
+            size = [image_size, image_size]
+        else:
+            size = windows.scaled_size_in_graph(tf.shape(image), scale)
+        if scale != 1:
+            image = tf.image.resize(image, size, method="bilinear", antialias=True)
+            mask = tf.image.resize(mask, size, method="nearest")
         return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 65535.0), tf.uint16), mask
 
     return read_pair
@@ -287,13 +298,36 @@ def _fits_in_memory(num_bytes: int) -> bool:
     return num_bytes < CACHE_MEMORY_SHARE * total
 
 
-def _check_sizes(image_size: int, batch_size: int | None, channels: int, augment: bool | object) -> None:
+def _check_sizes(
+    image_size: int,
+    batch_size: int | None,
+    channels: int,
+    augment: bool | object,
+    scale: float | None,
+    windows_per_image: int,
+) -> None:
     if image_size < 1 or (batch_size is not None and batch_size < 1):
         raise UnetTutorialError(f"image_size={image_size}, batch_size={batch_size}: both must be positive.")
     if channels not in (1, 3):
         raise UnetTutorialError(f"channels={channels}: use 3 (colour) or 1 (gray).")
     if augment is not False and augment is not None and batch_size is None:
         raise UnetTutorialError("augment works on batches: pass batch_size too.")
+    if scale is not None and not 0 < scale <= 16:
+        raise UnetTutorialError(
+            f"scale={scale}: give a factor above 0 (1 keeps each image's own size), or None to squeeze "
+            "every image to image_size."
+        )
+    if windows_per_image < 1:
+        raise UnetTutorialError(f"windows_per_image={windows_per_image}: give 1 or more.")
+
+
+def _scaled_sizes(pairs: list[Pair], scale: float) -> list[tuple[int, int]]:
+    """Each pair's (height, width) times ``scale``, read from the image files' headers."""
+    sizes = []
+    for pair in pairs:
+        with Image.open(pair.image) as image:
+            sizes.append(windows.scaled_size(image.height, image.width, scale))
+    return sizes
 
 
 def _pipeline(
@@ -307,18 +341,40 @@ def _pipeline(
     shuffle: bool,
     channels: int,
     cache: bool | str,
+    scale: float | None = None,
+    windows_per_image: int = 0,
 ) -> tf.data.Dataset:
-    """The ``tf.data`` chain of :func:`load_dataset` over ``pairs``, step by step."""
+    """The ``tf.data`` chain of :func:`load_dataset` over ``pairs``, step by step.
+
+    With a ``scale``, pairs keep their own size (times ``scale``) and become ``windows_per_image`` random
+    windows of ``image_size`` each (training), or, with ``windows_per_image`` 0, the tiles that cover them.
+    """
     dataset = pair_files(pairs).map(
-        pair_reader(scan, image_size=image_size, channels=channels), num_parallel_calls=tf.data.AUTOTUNE
+        pair_reader(scan, image_size=image_size, channels=channels, scale=scale),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
-    cache_bytes = len(pairs) * image_size**2 * (2 * channels + 1)
+    sizes = [(image_size, image_size)] * len(pairs) if scale is None else _scaled_sizes(pairs, scale)
+    cache_bytes = sum(height * width for height, width in sizes) * (2 * channels + 1)
     if isinstance(cache, str) and cache != "auto":
         dataset = dataset.cache(cache)
     elif cache is True or (cache == "auto" and _fits_in_memory(cache_bytes)):
         dataset = dataset.cache()
+    windowed = scale is not None and windows_per_image > 0
+    if windowed:
+        dataset = dataset.repeat(windows_per_image)
     if shuffle:
-        dataset = dataset.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+        buffer = len(pairs) * (windows_per_image if windowed else 1)
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if windowed:
+        dataset = dataset.map(
+            lambda image, mask: windows.pad_pair(image, mask, image_size, image_size),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        dataset = windows.random_windows(dataset, window_size=image_size, seed=seed)
+    elif scale is not None:
+        count = sum(windows.tile_count(height, width, image_size) for height, width in sizes)
+        dataset = dataset.flat_map(lambda image, mask: windows.tiles(image, mask, tile_size=image_size))
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
     dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     if batch_size is not None:
         dataset = dataset.batch(batch_size, num_parallel_calls=tf.data.AUTOTUNE)
@@ -356,6 +412,8 @@ def load_dataset(
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
+    scale: float | None = None,
+    windows_per_image: int = WINDOWS_PER_IMAGE,
     progress: bool = True,
 ) -> tf.data.Dataset:
     """A folder dataset as a ``tf.data.Dataset`` of ``(image, mask)``, checked before it is returned.
@@ -384,18 +442,21 @@ def load_dataset(
         shuffle_split: False puts the last pairs (in natural name order) in the validation split.
         cache: ``"auto"`` caches decoded, resized pairs in memory if they take less than a quarter of
             the machine's memory; True always, False never; a path caches to that file.
+        scale: None squeezes every image to ``image_size``; a factor keeps it at its own size times that
+            (1: as stored), cut into random ``image_size`` windows (training split, ``windows_per_image``
+            per image and epoch) or into the tiles that cover it once (:mod:`~unet_helpers.windows`).
         progress: show a progress bar while the files are checked.
 
     Returns:
         A dataset of ``(image, mask)``: ``image`` float32 (B, image_size, image_size, channels) in [0, 1];
         ``mask`` float32 (B, image_size, image_size, 1) holding class indices (binary: 0 or 1), and 255
-        (``IGNORE_CLASS``) where ``ignore_values`` says. Without ``batch_size`` the leading B is absent.
-        ``len(dataset)`` is the number of batches.
+        (``IGNORE_CLASS``) where ``ignore_values`` says (or a tile reaches past its image). Without
+        ``batch_size`` the leading B is absent. ``len(dataset)`` is the number of batches.
 
     Raises:
         UnetTutorialError: any problem :func:`scan_dataset` finds, or an argument out of range.
     """
-    _check_sizes(image_size, batch_size, channels, augment)
+    _check_sizes(image_size, batch_size, channels, augment, scale, windows_per_image)
     scan = scan_dataset(
         root,
         images=images,
@@ -427,6 +488,8 @@ def load_dataset(
         shuffle=shuffle if shuffle is not None else split == "train",
         channels=channels,
         cache=cache,
+        scale=scale,
+        windows_per_image=windows_per_image if split == "train" else 0,
     )
 
 
@@ -454,18 +517,21 @@ def load_splits(
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
+    scale: float | None = None,
+    windows_per_image: int = WINDOWS_PER_IMAGE,
     progress: bool = True,
 ) -> Splits:
     """The training and validation pipelines of a folder dataset, as a :class:`Splits`, from one scan.
 
     Each split is what :func:`load_dataset` gives for it with the same arguments (the same batches for the
     same ``seed``): the training split reshuffled every epoch and augmented if ``augment`` says so, the
-    validation split in name order, never augmented. The arguments are :func:`load_dataset`'s.
+    validation split in name order, never augmented (with a ``scale``: windows and tiles at the images'
+    own scale). The arguments are :func:`load_dataset`'s.
 
     Raises:
         UnetTutorialError: any problem :func:`scan_dataset` finds, an empty split, a bad argument.
     """
-    _check_sizes(image_size, batch_size, channels, augment)
+    _check_sizes(image_size, batch_size, channels, augment, scale, windows_per_image)
     scan = scan_dataset(
         root,
         images=images,
@@ -493,9 +559,12 @@ def load_splits(
         "seed": seed,
         "channels": channels,
         "cache": cache,
+        "scale": scale,
     }
     return Splits(
-        train=_pipeline(scan, train_pairs, augment=augment, shuffle=True, **loading),
+        train=_pipeline(
+            scan, train_pairs, augment=augment, shuffle=True, windows_per_image=windows_per_image, **loading
+        ),
         validation=_pipeline(scan, validation_pairs, augment=False, shuffle=False, **loading),
         train_count=len(train_pairs),
         validation_count=len(validation_pairs),

@@ -47,16 +47,13 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from unet_helpers import data
+from unet_helpers import data, windows
 from unet_helpers.augment import AugmentOptions, augment_dataset
 from unet_helpers.errors import UnetTutorialError
 
 # The default augmentation of weighted_dataset: the series' default without the transforms that resample a
 # mask between pixels (any-angle rotation, zoom, elastic deformation), which break the 1-pixel lines.
 SEPARATION_SAFE = AugmentOptions(rotate=False, zoom=False, elastic=False)
-# Folded into each crop's seed, so that the crops draw apart from the augmentation, which folds the same
-# seeds with its own small stream numbers (augment._STREAMS).
-_CROP_STREAM = 0x63726F70  # "crop" in ASCII
 # PIL modes of an image of integer labels: 8-bit gray, palette indices, 16- and 32-bit integers.
 LABEL_MODES = {"L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N"}
 # The ridge is computed within this many sigmas of each nucleus: beyond, d1 + d2 exceeds it and the ridge
@@ -434,31 +431,6 @@ def load_split(
     )
 
 
-def _random_crops(dataset: tf.data.Dataset, *, crop_size: int, seed: int) -> tf.data.Dataset:
-    """Every element of ``dataset`` (a tuple of (H, W, channels) tensors) cut to one random window.
-
-    All parts of an element share one ``crop_size`` x ``crop_size`` window, so an image, its mask and its
-    weights stay aligned pixel for pixel. The windows come from ``tf.data.Dataset.random(seed,
-    rerandomize_each_iteration=True)``: the same seed gives the same windows, and every epoch draws new ones.
-    """
-    height, width = dataset.element_spec[0].shape[:2]
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-
-    def crop(parts: tuple[tf.Tensor, ...], element_seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        window_seed = tf.random.experimental.stateless_fold_in(element_seed, _CROP_STREAM)
-        # A uniform draw in [0, 1) per axis, scaled to the positions a window can take on that axis.
-        draws = tf.random.stateless_uniform([2], window_seed)
-        room = tf.constant([height - crop_size + 1, width - crop_size + 1], tf.float32)
-        corner = tf.minimum(tf.cast(draws * room, tf.int32), tf.cast(room, tf.int32) - 1)  # float rounding
-        return tuple(
-            tf.slice(part, tf.concat([corner, [0]], 0), [crop_size, crop_size, -1]) for part in parts
-        )
-
-    return tf.data.Dataset.zip(dataset, seeds).map(
-        crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
-
-
 def weighted_dataset(
     images: np.ndarray,
     instances: np.ndarray,
@@ -540,7 +512,7 @@ def weighted_dataset(
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if crop_size is not None:
-        dataset = _random_crops(dataset, crop_size=int(crop_size), seed=seed)
+        dataset = windows.random_windows(dataset, window_size=int(crop_size), seed=seed)
     dataset = dataset.batch(batch_size)
     if augment is not False and augment is not None:
         options = SEPARATION_SAFE if augment is True else augment

@@ -5,8 +5,8 @@
 Every image is predicted whole, in tiles of the model's input size (:func:`inference.predict_tiled`:
 overlapping tiles, mirrored borders, blended seams), so an image of any size gets a mask of its own size.
 ``--scale`` predicts at the scale the model was trained at (0.5 for a model trained at ``--image-size
-128`` on 256x256 images, such as the embedded nuclei): the image is resized by it first, and the mask
-brought back to the image's size.
+128`` on 256x256 images, such as the embedded nuclei; the training's ``--scale`` for a model trained with
+one): the image is resized by it first, and the mask brought back to the image's size.
 What the command writes into ``--out``, for an input ``NAME.ext``:
 
 =====================  ==========================================================================
@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="FACTOR",
         help="resize each image by FACTOR before predicting (masks keep the image's size): the scale the "
-        "model was trained at, e.g. 0.5 for 256-pixel images trained with --image-size 128 (default: 1)",
+        "model was trained at, e.g. 0.5 for 256-pixel images trained with --image-size 128, the training's "
+        "--scale for a model trained with one (default: 1)",
     )
     return parser
 

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 VIEW_NAMES = {name.replace("_", "-"): view for name, view in datasets.VIEWS.items()}
 # With --time-limit and no --epochs, the time decides: this many epochs is more than any limit allows.
 EPOCHS_UNDER_A_TIME_LIMIT = 1000
+SCALE_HELP = (
+    "keep each image at its own size times FACTOR (1: as stored) and train on random --image-size windows of "
+    "it, validate on tiles of it; predict with the same --scale (default: squeeze each image to --image-size)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         f"another, best model saved; without --epochs, up to {EPOCHS_UNDER_A_TIME_LIMIT} epochs",
     )
     add("--image-size", type=positive_int, metavar="PIXELS", help="height and width, a multiple of 8")
+    add("--scale", type=positive_float, metavar="FACTOR", help=SCALE_HELP)
     add(
         "--batch-size", type=positive_int, metavar="N", help="images per step, all GPUs and machines together"
     )
@@ -364,6 +369,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         "validation_fraction": arguments.validation_fraction,
         "shuffle_split": arguments.shuffle_split,
         "channels": arguments.channels,
+        "scale": arguments.scale,
     }
     augment = profile.augment if arguments.augment is None else arguments.augment
     splits = data.load_splits(
@@ -387,7 +393,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         strategy=strategy,
         early_stopping_patience=arguments.patience,
         reduce_lr_patience=max(arguments.patience // 2, 1),
-        images_per_epoch=splits.train_count,
+        images_per_epoch=splits.train_count * (data.WINDOWS_PER_IMAGE if arguments.scale else 1),
         settings={
             "data": str(Path(root).resolve()),
             "batch_size": batch_size,
