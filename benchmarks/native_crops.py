@@ -4,7 +4,8 @@
         [--image-size 128] [--crops-per-image 2] [--mixed-precision off|bfloat16] [--flips] \\
         [--view NAME] [--no-shuffle-split]
 
-The series trains on whole images squeezed to ``image_size`` (``data.load_splits``): an image stored at
+The series trains by default on whole images squeezed to ``image_size`` (``data.load_splits``; since
+this script, ``scale=1.0`` / ``--scale 1`` trains on windows as ``--train-on crops`` does): an image stored at
 520x696 loses nine pixels in ten at 128x128 and its nuclei shrink fourfold, one stored at 256x256 only
 twofold, so the network sees each kind of image at a scale of its own. This script trains the recipe's
 network (``build_unet(base_filters=16, standardize=True)``, cross-entropy + Dice, Adam 1e-3 halved after
