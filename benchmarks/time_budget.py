@@ -1,7 +1,7 @@
 """Validation Dice against minutes of training: the series' default recipe and plain ``model.fit``, same data.
 
     .venv/bin/python benchmarks/time_budget.py [--isbi ../shared/data/isbi2012_membrane] \\
-        [--budgets 1 3 5 10] [--data DIR ...] [--no-nuclei] [--scale 1]
+        [--budgets 1 3 5 10] [--data DIR ...] [--no-nuclei] [--scale auto|squeeze|S]
 
 For each dataset (the embedded real nuclei unless ``--no-nuclei``; ISBI 2012 with ``--isbi``; any folder
 of images/ and masks/ with ``--data``), in one run on one machine:
@@ -23,11 +23,12 @@ fifth for validation, or the last fifth in name order with ``--no-shuffle-split`
 ``metrics.dice_score``, pooled Dice of the foreground, prediction > 0.5. Prints a table and writes
 benchmarks/results/time_budget.json (one entry per dataset, kept across runs).
 
-``--scale S`` gives the command line ``--scale S`` (training on windows of the images at their own size times
-S, validation on the tiles that cover them: its ``val_dice`` is the Dice at that size). Plain Keras still
-trains on the squeezed images, and both sides are then scored at the masks' stored size times S: plain
-Keras's probabilities are resized back to it (bilinear) before they are counted. Its entries are named
-``"<dataset>, scale S"``.
+The command line's scale is its default, ``--scale auto`` (``scales.choose_scale``: squeezed for a folder of
+one image size, such as the embedded nuclei and ISBI), or ``--scale S`` here. Where it trains on windows of
+the images at their own size times S (validation on the tiles that cover them: its ``val_dice`` is the Dice at
+that size), plain Keras still trains on the squeezed images, and both sides are scored at the masks' stored
+size times S: plain Keras's probabilities are resized back to it (bilinear) before they are counted. Such
+entries are named ``"<dataset>, scale S"``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from unet_helpers import config, data, datasets, metrics, model, run_folder, train
+from unet_helpers import config, data, datasets, metrics, model, run_folder, scales, train
+from unet_helpers.cli import scale_argument
 
 RESULTS = Path(__file__).resolve().parent / "results" / "time_budget.json"
 
@@ -203,18 +205,30 @@ def scorers(
     return scaled_back, on_tiles
 
 
+def chosen_scale(root: Path, view: str | None, scale: float | str | None, image_size: int) -> float | None:
+    """The scale the command line trains ``root`` at with ``--scale scale`` (``auto``: what it chooses)."""
+    if scale != "auto":
+        return scale
+    return scales.choose_scale(
+        data.scan_dataset(root, progress=False, **view_of(view)), image_size=image_size
+    ).scale
+
+
 def measure(
-    name: str, source: list[str], root: Path, view: str | None, args: argparse.Namespace, earlier: dict | None
+    name: str,
+    source: list[str],
+    root: Path,
+    view: str | None,
+    args: argparse.Namespace,
+    sizes: dict[str, int],
+    scale: float | None,
+    earlier: dict | None,
 ) -> dict:
     shuffle_split = "--no-shuffle-split" not in source
-    sizes = {"image_size": args.image_size, "batch_size": args.batch_size, "base_filters": args.base_filters}
-    if name == "isbi2012" and args.isbi_image_size:
-        sizes["image_size"] = args.isbi_image_size
     arrays = read_arrays(root, view, image_size=sizes["image_size"], shuffle_split=shuffle_split)
     validation = arrays[2:]
-    score_plain, score_series = scorers(root, view, validation, sizes, args.scale, shuffle_split)
-    if args.scale is not None:
-        sizes["scale"] = args.scale
+    score_plain, score_series = scorers(root, view, validation, sizes, scale, shuffle_split)
+    sizes["scale"] = "squeeze" if scale is None else scale
     seconds = max(args.budgets) * 60
     plain = earlier_plain(earlier, sizes, seconds) if args.reuse_plain else None
     plain_date = earlier.get("plain_date", earlier["date"]) if plain else time.strftime("%Y-%m-%d")
@@ -283,9 +297,10 @@ def main() -> None:
     parser.add_argument("--base-filters", type=int, default=profile.base_filters)
     parser.add_argument(
         "--scale",
-        type=float,
-        help="the series trains with --scale (windows at the images' own size times it); both sides are "
-        "then scored at the masks' stored size times it, plain Keras's probabilities resized back to it",
+        type=scale_argument,
+        default="auto",
+        help="the command line's --scale (default auto: what it chooses for each folder); with windows, both "
+        "sides are scored at the masks' stored size times it, plain Keras's probabilities resized back to it",
     )
     args = parser.parse_args()
 
@@ -300,8 +315,16 @@ def main() -> None:
           f"{'(last)':>8s} {'gain':>8s}")  # fmt: skip
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for dataset, source, root, view in sources:
-        name = dataset if args.scale is None else f"{dataset}, scale {args.scale:g}"
-        measured = measure(dataset, source, root, view, args, runs.get(name))
+        sizes = {
+            "image_size": args.image_size,
+            "batch_size": args.batch_size,
+            "base_filters": args.base_filters,
+        }
+        if dataset == "isbi2012" and args.isbi_image_size:
+            sizes["image_size"] = args.isbi_image_size
+        scale = chosen_scale(root, view, args.scale, sizes["image_size"])
+        name = dataset if scale is None else f"{dataset}, scale {scale:g}"
+        measured = measure(dataset, source, root, view, args, sizes, scale, runs.get(name))
         # Budgets not measured now keep their earlier rows (with --reuse-plain, against the same plain run).
         kept = [row for row in runs.get(name, {}).get("budgets", []) if row["minutes"] not in args.budgets]
         if args.reuse_plain and kept:

@@ -7,6 +7,8 @@ this process; one test runs the command in a subprocess, as a user would.
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unet_helpers import data, inference, predict, synthetic, training
+from unet_helpers import data, inference, predict, run_folder, synthetic, training
 from unet_helpers.model import build_unet, load_model
 
 # name: (height, width) of each input, of every kind the loader reads.
@@ -140,6 +142,24 @@ def test_threshold_tiles_and_overlap_reach_the_prediction(tmp_path, capsys, mode
     mask = np.asarray(Image.open(out / "masks" / "gray.png"))
     np.testing.assert_array_equal(mask, inference.to_mask(scaled) * 255)
     assert mask.shape == Image.open(inputs / "gray.jpg").size[::-1]
+
+
+def test_a_run_folders_scale_is_the_default(tmp_path, capsys, model_file, inputs):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(model_file, run / "best.keras")
+    record = {"generator": run_folder.GENERATOR, "settings": {"scale": 0.5}}
+    (run / run_folder.RUN_RECORD).write_text(json.dumps(record))
+    model, image = load_model(model_file), data.read_image(inputs / "gray.jpg")
+    for extra, scale in [([], 0.5), (["--scale", "1"], 1.0)]:
+        out = tmp_path / f"out{scale}"
+        code, stdout, stderr = run_main(
+            capsys, "--model", run / "best.keras", "--input", inputs / "gray.jpg", "--out", out, *extra
+        )
+        assert code == 0, stderr
+        assert ("Predicting at scale 0.5" in stdout) == (not extra)
+        expected = inference.to_mask(inference.predict_tiled(model, image, scale=scale)) * 255
+        np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / "gray.png")), expected)
 
 
 def test_only_this_commands_own_files_are_replaced_in_out(tmp_path, capsys, model_file, inputs):

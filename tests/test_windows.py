@@ -185,5 +185,5 @@ def test_command_line_trains_at_scale_scores_on_tiles_and_keeps_the_scale_on_res
     assert report["best"]["val_dice"] == pytest.approx(metrics.dice_score(masks, predicted), abs=1e-5)
 
     capsys.readouterr()
-    assert train.main([*arguments, "--epochs", "3"]) == 2  # squeezed now: not the same run
+    assert train.main([*arguments, "--epochs", "3", "--scale", "squeeze"]) == 2  # not the same run
     assert "scale=1.0 (now None)" in capsys.readouterr().err

@@ -39,6 +39,13 @@ def positive_float(text: str) -> float:
     return number_argument(text, float, "a number", lambda value: value > 0, "above 0")
 
 
+def scale_argument(text: str) -> float | str | None:
+    """An argparse ``type`` for ``--scale``: ``auto``, ``squeeze`` (None) or a factor above 0."""
+    if text in ("auto", "squeeze"):
+        return None if text == "squeeze" else text
+    return number_argument(text, float, "auto, squeeze or a number", lambda value: value > 0, "above 0")
+
+
 def fraction(text: str) -> float:
     """An argparse ``type``: a number between 0 and 1, both excluded."""
     return number_argument(text, float, "a number", lambda value: 0 < value < 1, "between 0 and 1")

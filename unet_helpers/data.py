@@ -26,10 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from unet_helpers import images as image_files  # `images` names the image folder argument here
-from unet_helpers import mask_classes, scan_cache, windows
+from unet_helpers import mask_classes, scales, scan_cache, windows
 from unet_helpers.errors import UnetTutorialError
 from unet_helpers.pairing import find_pairs
 from unet_helpers.splits import SplitSource, needed_splits, official_pairs, split_pairs, take_subset
@@ -88,6 +87,7 @@ class Splits(NamedTuple):
         train_count: the number of training pairs (images per epoch, or times ``windows_per_image``).
         validation_count: the number of validation pairs.
         scan: what :func:`scan_dataset` found, every pair of both splits included.
+        scale: what the pairs were loaded at: None squeezed, else a factor of their own size.
     """
 
     train: tf.data.Dataset
@@ -95,6 +95,7 @@ class Splits(NamedTuple):
     train_count: int
     validation_count: int
     scan: DatasetScan
+    scale: float | None
 
 
 def read_image(path: str | Path, *, channels: int = 3) -> np.ndarray:
@@ -303,7 +304,7 @@ def _check_sizes(
     batch_size: int | None,
     channels: int,
     augment: bool | object,
-    scale: float | None,
+    scale: float | str | None,
     windows_per_image: int,
 ) -> None:
     if image_size < 1 or (batch_size is not None and batch_size < 1):
@@ -312,22 +313,13 @@ def _check_sizes(
         raise UnetTutorialError(f"channels={channels}: use 3 (colour) or 1 (gray).")
     if augment is not False and augment is not None and batch_size is None:
         raise UnetTutorialError("augment works on batches: pass batch_size too.")
-    if scale is not None and not 0 < scale <= 16:
+    if scale not in (None, "auto") and not (isinstance(scale, int | float) and 0 < scale <= 16):
         raise UnetTutorialError(
-            f"scale={scale}: give a factor above 0 (1 keeps each image's own size), or None to squeeze "
-            "every image to image_size."
+            f"scale={scale!r}: give a factor above 0 (1 keeps each image's own size), None to squeeze "
+            "every image to image_size, or 'auto' to choose between them."
         )
     if windows_per_image < 1:
         raise UnetTutorialError(f"windows_per_image={windows_per_image}: give 1 or more.")
-
-
-def _scaled_sizes(pairs: list[Pair], scale: float) -> list[tuple[int, int]]:
-    """Each pair's (height, width) times ``scale``, read from the image files' headers."""
-    sizes = []
-    for pair in pairs:
-        with Image.open(pair.image) as image:
-            sizes.append(windows.scaled_size(image.height, image.width, scale))
-    return sizes
 
 
 def _pipeline(
@@ -353,7 +345,8 @@ def _pipeline(
         pair_reader(scan, image_size=image_size, channels=channels, scale=scale),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    sizes = [(image_size, image_size)] * len(pairs) if scale is None else _scaled_sizes(pairs, scale)
+    own_sizes = scales.image_sizes(pairs) if scale is not None else [(image_size, image_size)] * len(pairs)
+    sizes = [windows.scaled_size(height, width, scale or 1) for height, width in own_sizes]
     cache_bytes = sum(height * width for height, width in sizes) * (2 * channels + 1)
     if isinstance(cache, str) and cache != "auto":
         dataset = dataset.cache(cache)
@@ -412,7 +405,7 @@ def load_dataset(
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
-    scale: float | None = None,
+    scale: float | str | None = None,
     windows_per_image: int = WINDOWS_PER_IMAGE,
     progress: bool = True,
 ) -> tf.data.Dataset:
@@ -444,7 +437,8 @@ def load_dataset(
             the machine's memory; True always, False never; a path caches to that file.
         scale: None squeezes every image to ``image_size``; a factor keeps it at its own size times that
             (1: as stored), cut into random ``image_size`` windows (training split, ``windows_per_image``
-            per image and epoch) or into the tiles that cover it once (:mod:`~unet_helpers.windows`).
+            per image and epoch) or into the tiles that cover it once (:mod:`~unet_helpers.windows`);
+            ``"auto"``: one of the two for the folder (:func:`~unet_helpers.scales.choose_scale`).
         progress: show a progress bar while the files are checked.
 
     Returns:
@@ -478,6 +472,8 @@ def load_dataset(
     pairs = _pairs_of_split(
         scan, split, validation_fraction=validation_fraction, seed=seed, shuffle_split=shuffle_split
     )
+    if scale == "auto":
+        scale = scales.choose_scale(scan, image_size=image_size).scale
     return _pipeline(
         scan,
         pairs,
@@ -517,7 +513,7 @@ def load_splits(
     channels: int = 3,
     shuffle_split: bool = True,
     cache: bool | str = "auto",
-    scale: float | None = None,
+    scale: float | str | None = None,
     windows_per_image: int = WINDOWS_PER_IMAGE,
     progress: bool = True,
 ) -> Splits:
@@ -550,6 +546,8 @@ def load_splits(
         seed=seed,
         progress=progress,
     )
+    if scale == "auto":
+        scale = scales.choose_scale(scan, image_size=image_size).scale
     splitting = {"validation_fraction": validation_fraction, "seed": seed, "shuffle_split": shuffle_split}
     train_pairs = _pairs_of_split(scan, "train", **splitting)
     validation_pairs = _pairs_of_split(scan, "validation", **splitting)
@@ -569,6 +567,7 @@ def load_splits(
         train_count=len(train_pairs),
         validation_count=len(validation_pairs),
         scan=scan,
+        scale=scale,
     )
 
 

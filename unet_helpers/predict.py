@@ -5,8 +5,9 @@
 Every image is predicted whole, in tiles of the model's input size (:func:`inference.predict_tiled`:
 overlapping tiles, mirrored borders, blended seams), so an image of any size gets a mask of its own size.
 ``--scale`` predicts at the scale the model was trained at (0.5 for a model trained at ``--image-size
-128`` on 256x256 images, such as the embedded nuclei; the training's ``--scale`` for a model trained with
-one): the image is resized by it first, and the mask brought back to the image's size.
+128`` on 256x256 images, such as the embedded nuclei): the image is resized by it first, and the mask
+brought back to the image's size. Without it, a model in a training run's folder that trained at a scale
+(``train --scale``, or ``auto`` choosing one) is predicted at that scale; any other at 1.
 What the command writes into ``--out``, for an input ``NAME.ext``:
 
 =====================  ==========================================================================
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from unet_helpers import run_folder
 from unet_helpers.cli import ArgumentParser, fraction, non_negative_int, positive_float, positive_int
 from unet_helpers.errors import UnetTutorialError
 
@@ -99,11 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--scale",
         type=positive_float,
-        default=1.0,
         metavar="FACTOR",
         help="resize each image by FACTOR before predicting (masks keep the image's size): the scale the "
-        "model was trained at, e.g. 0.5 for 256-pixel images trained with --image-size 128, the training's "
-        "--scale for a model trained with one (default: 1)",
+        "model was trained at, e.g. 0.5 for 256-pixel images trained with --image-size 128 (default: the "
+        "scale recorded in the run folder that holds --model, if it trained at one; else 1)",
     )
     return parser
 
@@ -228,6 +229,9 @@ def _run(arguments: argparse.Namespace) -> int:
     from unet_helpers import model as unet
 
     model = unet.load_model(model_path)
+    scale = arguments.scale or run_folder.recorded_settings(model_path.parent).get("scale")
+    if scale and not arguments.scale:
+        print(f"Predicting at scale {scale:g}, the scale the run in '{model_path.parent}' trained at.")
     num_classes = unet.num_classes_of(model)
     channels = _check_model(model, num_classes, model_path, arguments.threshold)
     tiling = {"tile_size": arguments.tile_size, "overlap": arguments.overlap}
@@ -238,7 +242,7 @@ def _run(arguments: argparse.Namespace) -> int:
         start = time.perf_counter()
         image = data.read_image(path, channels=channels)
         probabilities = inference.predict_tiled(
-            model, image, batch_size=arguments.batch_size, scale=arguments.scale, **tiling
+            model, image, batch_size=arguments.batch_size, scale=scale or 1.0, **tiling
         )
         mask = inference.to_mask(probabilities, threshold=arguments.threshold or 0.5)
         _write_png(out / MASKS / f"{path.stem}.png", mask * np.uint8(255) if num_classes == 2 else mask)

@@ -118,6 +118,11 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("generator") == GENERATOR else None
 
 
+def recorded_settings(path: str | Path) -> dict[str, Any]:
+    """The settings of the run that folder ``path`` holds, as run.json keeps them; {} if it holds none."""
+    return (_read_record(Path(path).expanduser()) or {}).get("settings") or {}
+
+
 def check_folder(path: str | Path) -> Path:
     """``path`` if it can hold a run: new, empty, or a run folder; else a one-line error.
 

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unet_helpers import config, datasets, devices, run_folder
-from unet_helpers.cli import ArgumentParser, fraction, mask_value, positive_float, positive_int
+from unet_helpers.cli import (
+    ArgumentParser,
+    fraction,
+    mask_value,
+    positive_float,
+    positive_int,
+    scale_argument,
+)
 from unet_helpers.errors import TrainingInterrupted, UnetTutorialError
 
 if TYPE_CHECKING:
@@ -36,8 +43,9 @@ VIEW_NAMES = {name.replace("_", "-"): view for name, view in datasets.VIEWS.item
 # With --time-limit and no --epochs, the time decides: this many epochs is more than any limit allows.
 EPOCHS_UNDER_A_TIME_LIMIT = 1000
 SCALE_HELP = (
-    "keep each image at its own size times FACTOR (1: as stored) and train on random --image-size windows of "
-    "it, validate on tiles of it; predict with the same --scale (default: squeeze each image to --image-size)"
+    "squeeze: each image to --image-size; FACTOR: keep each image at its own size times FACTOR (1: as "
+    "stored), train on random --image-size windows of it, validate on tiles of it; auto (default): squeeze "
+    "when all images have one size or hold large objects, else 1. Predict with the scale it trained at"
 )
 
 
@@ -67,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         f"another, best model saved; without --epochs, up to {EPOCHS_UNDER_A_TIME_LIMIT} epochs",
     )
     add("--image-size", type=positive_int, metavar="PIXELS", help="height and width, a multiple of 8")
-    add("--scale", type=positive_float, metavar="FACTOR", help=SCALE_HELP)
+    add("--scale", type=scale_argument, default="auto", metavar="auto|squeeze|FACTOR", help=SCALE_HELP)
     add(
         "--batch-size", type=positive_int, metavar="N", help="images per step, all GPUs and machines together"
     )
@@ -369,12 +377,23 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         "validation_fraction": arguments.validation_fraction,
         "shuffle_split": arguments.shuffle_split,
         "channels": arguments.channels,
-        "scale": arguments.scale,
+        # auto resumes a run at the scale it began with.
+        "scale": run_folder.recorded_settings(arguments.out).get("scale", arguments.scale)
+        if arguments.scale == "auto"
+        else arguments.scale,
     }
     augment = profile.augment if arguments.augment is None else arguments.augment
     splits = data.load_splits(
         root, image_size=image_size, batch_size=batch_size, augment=augment, **splitting, **reading
     )
+    splitting["scale"] = splits.scale
+    if arguments.scale == "auto" and splits.scale is not None:
+        times = "" if splits.scale == 1 else f" times {splits.scale:g}"
+        print(
+            f"--scale auto chose {splits.scale:g}: images of several sizes with small objects train at their "
+            f"own size{times}, on {image_size}x{image_size} windows, and validate on tiles. Predict with "
+            f"--scale {splits.scale:g}."
+        )
     keras.utils.set_random_seed(arguments.seed)
     return training.train_unet(
         train=splits.train,
@@ -393,7 +412,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         strategy=strategy,
         early_stopping_patience=arguments.patience,
         reduce_lr_patience=max(arguments.patience // 2, 1),
-        images_per_epoch=splits.train_count * (data.WINDOWS_PER_IMAGE if arguments.scale else 1),
+        images_per_epoch=splits.train_count * (data.WINDOWS_PER_IMAGE if splits.scale else 1),
         settings={
             "data": str(Path(root).resolve()),
             "batch_size": batch_size,

@@ -1,0 +1,84 @@
+"""Validation Dice of a training run's best.keras at the masks' own size, whatever size it trained at.
+
+    .venv/bin/python benchmarks/own_size_dice.py RUN [RUN ...]
+
+A run's ``val_dice`` is measured at the size it trained at: squeezed images (128x128 for the workshop
+profile) or, with ``--scale S``, tiles of the images at their own size times S. This script scores each
+run's best model on the same validation images at the size the masks are stored at, so that runs of
+different scales compare: a squeezed run predicts each squeezed image and its probabilities are resized
+back to the image's size (bilinear, as ``benchmarks/time_budget.py`` scores plain ``fit``); a run at a
+scale predicts each image whole with ``inference.predict_tiled`` at that scale (as ``predict`` does). Both
+against the stored masks: pooled Dice of the foreground, prediction > 0.5 (``metrics.dice_score``).
+
+The split and the folder come from the run's ``run.json`` (binary folders of images/ and masks/ read with
+the default options: the embedded nuclei and folders like them). Prints one line per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from unet_helpers import data, inference, metrics, model, run_folder
+
+# Options a folder can be read with that this script does not pass on: it refuses runs that set them.
+UNSUPPORTED = ("mask_values", "mask_threshold", "pairs_file", "official_splits", "limit", "ignore_values")
+
+
+def own_size_dice(run: Path) -> tuple[float, float, float | None]:
+    """(Dice at the masks' own size, the run's best val_dice, its scale) for the run folder ``run``."""
+    settings = json.loads((run / run_folder.RUN_RECORD).read_text())["settings"]
+    if (
+        settings["num_classes"] != 2
+        or settings.get("invert")
+        or any(settings.get(key) for key in UNSUPPORTED)
+    ):
+        raise SystemExit(f"{run}: only binary runs on folders read with the default options are supported")
+    scan = data.scan_dataset(
+        settings["data"], images=settings["images"], masks=settings["masks"], progress=False
+    )
+    pairs = data.split_pairs(
+        scan.pairs,
+        split="validation",
+        validation_fraction=settings["validation_fraction"],
+        seed=settings["seed"],
+        shuffle_split=settings["shuffle_split"],
+    )
+    read = data.pair_reader(scan, image_size=1, channels=settings["channels"], scale=1.0)
+    network, scale, size = (
+        model.load_model(run / run_folder.BEST_MODEL),
+        settings.get("scale"),
+        settings["image_size"],
+    )
+    true, predicted = [], []
+    for files in data.pair_files(pairs):
+        image, mask = data.to_float(*read(*files))
+        if scale is None:
+            squeezed = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+            probabilities = tf.image.resize(
+                network.predict(squeezed[tf.newaxis], verbose=0)[0], mask.shape[:2]
+            )
+        else:
+            probabilities = inference.predict_tiled(network, image.numpy(), scale=scale, progress=False)
+        true.append(mask.numpy().ravel())
+        predicted.append(np.asarray(probabilities)[..., -1].ravel())
+    dice = metrics.dice_score(np.concatenate(true)[np.newaxis], np.concatenate(predicted)[np.newaxis])
+    report = json.loads((run / run_folder.METRICS).read_text())
+    return dice, report["best"]["val_dice"], scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders of unet_helpers.train")
+    print(f"{'run':40s} {'scale':>8s} {'val_dice':>9s} {'own size':>9s}")
+    for run in parser.parse_args().runs:
+        dice, val_dice, scale = own_size_dice(run)
+        print(f"{run!s:40s} {'squeeze' if scale is None else f'{scale:g}':>8s} {val_dice:9.4f} {dice:9.4f}")
+
+
+if __name__ == "__main__":
+    main()
