@@ -14,8 +14,9 @@ WINDOW = 32
 MIXED_SIZES = [(64, 80), (48, 48), (72, 40), (56, 96)]
 
 
-def write_folder(root: Path, sizes: list[tuple[int, int]], object_side: int) -> Path:
-    """Noise images whose masks hold squares of ``object_side`` pixels, 4 to 12 of them per image."""
+def write_folder(root: Path, sizes: list[tuple[int, int]], object_side: int, specks: int = 0) -> Path:
+    """Noise images whose masks hold squares of ``object_side`` pixels, 4 to 12 of them per image, and
+    ``specks`` single pixels (a JPEG mask's noise) in the first column."""
     rng = np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
@@ -25,6 +26,7 @@ def write_folder(root: Path, sizes: list[tuple[int, int]], object_side: int) -> 
         for row in range(0, height - object_side, 2 * object_side or height):
             for column in range(0, width - object_side, 2 * object_side or width):
                 mask[row : row + object_side, column : column + object_side] = 255
+        mask[height - 2 * specks : height : 2, 0] = 255
         Image.fromarray(image).save(root / "images" / f"{index}.png")
         Image.fromarray(mask).save(root / "masks" / f"{index}.png")
     return root
@@ -51,37 +53,39 @@ def test_object_diameters_are_those_of_discs_of_the_same_area_per_connected_regi
 
 
 def test_one_image_size_is_squeezed(tmp_path):
-    picked = choice(write_folder(tmp_path / "set", [(64, 80)], object_side=4))
+    picked = choice(write_folder(tmp_path / "set", [(64, 80)], object_side=5))
     assert picked.scale is None and "every image is 64x80" in picked.reason
 
 
 def test_several_sizes_with_small_objects_train_at_their_own_size(tmp_path):
-    picked = choice(write_folder(tmp_path / "set", MIXED_SIZES, object_side=4))
+    picked = choice(write_folder(tmp_path / "set", MIXED_SIZES, object_side=5))
     assert picked.scale == 1.0 and "4 sizes" in picked.reason
 
 
 @pytest.mark.parametrize(
-    ("sizes", "object_side", "reason"),
+    ("sizes", "object_side", "specks", "reason"),
     [
-        (MIXED_SIZES, 16, "objects are large"),  # 18 pixels across: more than a third of a window
-        ([(20, 30), (24, 24), (64, 64)], 4, "narrower than 32"),
-        (MIXED_SIZES, 0, "no objects"),
+        (MIXED_SIZES, 16, 0, "objects are large"),  # 18 pixels across: more than a third of a window
+        (MIXED_SIZES, 16, 10, "objects are large"),  # more specks than objects: specks do not count
+        ([(20, 30), (24, 24), (64, 64)], 5, 0, "narrower than 32"),
+        (MIXED_SIZES, 0, 0, "no objects"),
+        (MIXED_SIZES, 0, 10, "no objects"),
     ],
 )
 def test_several_sizes_are_squeezed_for_large_objects_small_images_or_empty_masks(
-    tmp_path, sizes, object_side, reason
+    tmp_path, sizes, object_side, specks, reason
 ):
-    picked = choice(write_folder(tmp_path / "set", sizes, object_side=object_side))
+    picked = choice(write_folder(tmp_path / "set", sizes, object_side=object_side, specks=specks))
     assert picked.scale is None and reason in picked.reason
 
 
 def test_load_splits_auto_gives_what_it_chose(tmp_path):
-    mixed = write_folder(tmp_path / "mixed", MIXED_SIZES, object_side=4)
+    mixed = write_folder(tmp_path / "mixed", MIXED_SIZES, object_side=5)
     options = {"image_size": WINDOW, "batch_size": 4, "seed": 1, "progress": False}
     splits = data.load_splits(mixed, scale="auto", **options)
     assert splits.scale == 1.0
     assert len(list(splits.train.unbatch())) == data.WINDOWS_PER_IMAGE * splits.train_count
-    uniform = write_folder(tmp_path / "uniform", [(64, 80)], object_side=4)
+    uniform = write_folder(tmp_path / "uniform", [(64, 80)], object_side=5)
     auto, squeezed = (data.load_splits(uniform, scale=scale, **options) for scale in ("auto", None))
     assert auto.scale is None
     for ours, theirs in zip(auto.train, squeezed.train, strict=True):
@@ -89,7 +93,7 @@ def test_load_splits_auto_gives_what_it_chose(tmp_path):
 
 
 def test_command_line_chooses_says_records_and_resumes_at_the_scale_it_began_with(tmp_path, capsys):
-    root = write_folder(tmp_path / "set", MIXED_SIZES, object_side=4)
+    root = write_folder(tmp_path / "set", MIXED_SIZES, object_side=5)
     out = tmp_path / "run"
     arguments = ["--data", str(root), "--out", str(out), "--image-size", str(WINDOW), "--batch-size", "4",
                  "--base-filters", "4", "--seed", "1"]  # fmt: skip
@@ -107,7 +111,7 @@ def test_command_line_chooses_says_records_and_resumes_at_the_scale_it_began_wit
 
 
 def test_a_squeezed_run_of_several_sizes_resumes_squeezed_under_auto(tmp_path, capsys):
-    root = write_folder(tmp_path / "set", MIXED_SIZES, object_side=4)
+    root = write_folder(tmp_path / "set", MIXED_SIZES, object_side=5)
     out = tmp_path / "run"
     arguments = ["--data", str(root), "--out", str(out), "--image-size", str(WINDOW), "--batch-size", "4",
                  "--base-filters", "4", "--seed", "1"]  # fmt: skip

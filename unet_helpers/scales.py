@@ -28,6 +28,8 @@ from unet_helpers import mask_classes
 # windows: squeeze instead. DSB 2018 nuclei are 15 to 25 pixels across at their own size, polyps and skin
 # lesions hundreds.
 OBJECT_SHARE_OF_WINDOW = 1 / 3
+# Regions of fewer pixels are specks (a JPEG mask's noise, a stray label), not objects: not measured.
+SPECK_PIXELS = 16
 # Masks read to measure the objects: evenly spread over the folder, enough for a stable median.
 MASKS_MEASURED = 48
 
@@ -105,6 +107,7 @@ def choose_scale(scan: Scan, *, image_size: int) -> ScaleChoice:
     if np.median(np.minimum(heights, widths)) < image_size:
         return ScaleChoice(None, f"most images are narrower than {image_size} pixels: squeezed to it")
     diameters = object_diameters(scan)
+    diameters = diameters[np.pi / 4 * diameters**2 >= SPECK_PIXELS]
     if not diameters.size:
         return ScaleChoice(None, "the masks measured hold no objects: squeezed")
     median = float(np.median(diameters))
