@@ -23,12 +23,12 @@ fifth for validation, or the last fifth in name order with ``--no-shuffle-split`
 ``metrics.dice_score``, pooled Dice of the foreground, prediction > 0.5. Prints a table and writes
 benchmarks/results/time_budget.json (one entry per dataset, kept across runs).
 
-The command line's scale is its default, ``--scale auto`` (``scales.choose_scale``: squeezed for a folder of
-one image size, such as the embedded nuclei and ISBI), or ``--scale S`` here. Where it trains on windows of
-the images at their own size times S (validation on the tiles that cover them: its ``val_dice`` is the Dice at
-that size), plain Keras still trains on the squeezed images, and both sides are scored at the masks' stored
-size times S: plain Keras's probabilities are resized back to it (bilinear) before they are counted. Such
-entries are named ``"<dataset>, scale S"``.
+The command line's scale is its default, ``--scale auto`` (``scales.choose_scale``: the embedded nuclei, one
+image size, squeezed; ISBI's thin membranes and the held-out nuclei's several sizes at scale 1), or ``--scale
+S`` here. Where it trains on windows of the images at their own size times S (validation on the tiles that
+cover them: its ``val_dice`` is the Dice at that size), plain Keras still trains on the squeezed images, and
+both sides are scored at the masks' stored size times S: plain Keras's probabilities are resized back to it
+(bilinear) before they are counted. Such entries are named ``"<dataset>, scale S"``.
 """
 
 from __future__ import annotations

@@ -472,8 +472,7 @@ def load_dataset(
     pairs = _pairs_of_split(
         scan, split, validation_fraction=validation_fraction, seed=seed, shuffle_split=shuffle_split
     )
-    if scale == "auto":
-        scale = scales.choose_scale(scan, image_size=image_size).scale
+    scale = scales.resolve(scale, scan, image_size=image_size, say=progress)
     return _pipeline(
         scan,
         pairs,
@@ -546,8 +545,7 @@ def load_splits(
         seed=seed,
         progress=progress,
     )
-    if scale == "auto":
-        scale = scales.choose_scale(scan, image_size=image_size).scale
+    scale = scales.resolve(scale, scan, image_size=image_size, say=progress)
     splitting = {"validation_fraction": validation_fraction, "seed": seed, "shuffle_split": shuffle_split}
     train_pairs = _pairs_of_split(scan, "train", **splitting)
     validation_pairs = _pairs_of_split(scan, "validation", **splitting)

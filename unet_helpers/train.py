@@ -387,13 +387,6 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         root, image_size=image_size, batch_size=batch_size, augment=augment, **splitting, **reading
     )
     splitting["scale"] = splits.scale
-    if arguments.scale == "auto" and splits.scale is not None:
-        times = "" if splits.scale == 1 else f" times {splits.scale:g}"
-        print(
-            f"--scale auto chose {splits.scale:g}: images of several sizes with small objects train at their "
-            f"own size{times}, on {image_size}x{image_size} windows, and validate on tiles. Predict with "
-            f"--scale {splits.scale:g}."
-        )
     keras.utils.set_random_seed(arguments.seed)
     return training.train_unet(
         train=splits.train,

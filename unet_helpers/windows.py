@@ -5,7 +5,8 @@ nine pixels in ten and its objects shrink fourfold while a 256x256 one's shrink 
 ``data.load_splits(scale=1.0)`` every image keeps its own size (times ``scale``) instead: training sees
 :func:`random_windows` of ``image_size``, validation the :func:`tiles` that cover each image once, so
 the model learns and is scored at one scale, the scale ``predict --scale`` gives new images. The command
-line's default, ``--scale auto`` (:mod:`~unet_helpers.scales`), does so for a folder of several image sizes.
+line's default, ``--scale auto`` (:mod:`~unet_helpers.scales`), does so for thin structures and for a
+folder of several image sizes.
 
 Images smaller than a window, and the last row and column of tiles, are filled out by mirroring the image
 (as ``inference.predict_tiled`` fills its borders); the mask there holds ``IGNORE_CLASS``, so the filled
