@@ -9,6 +9,7 @@ different scales compare: a squeezed run predicts each squeezed image and its pr
 back to the image's size (bilinear, as ``benchmarks/time_budget.py`` scores plain ``fit``); a run at a
 scale predicts each image whole with ``inference.predict_tiled`` at that scale (as ``predict`` does). Both
 against the stored masks: pooled Dice of the foreground, prediction > 0.5 (``metrics.dice_score``).
+Writes benchmarks/results/own_size_dice.json (one entry per run folder, kept across runs).
 
 The split and the folder come from the run's ``run.json`` (binary folders of images/ and masks/ read with
 the default options or gray ``mask_values``: the embedded nuclei, ISBI 2012's view). Prints one line per run.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ import tensorflow as tf
 
 from unet_helpers import data, inference, metrics, model, run_folder
 
+RESULTS = Path(__file__).resolve().parent / "results" / "own_size_dice.json"
 # Options a folder can be read with that this script does not pass on: it refuses runs that set them.
 UNSUPPORTED = ("mask_threshold", "pairs_file", "official_splits", "limit", "ignore_values")
 
@@ -81,9 +84,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders of unet_helpers.train")
     print(f"{'run':40s} {'scale':>8s} {'val_dice':>9s} {'own size':>9s}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for run in parser.parse_args().runs:
         dice, val_dice, scale = own_size_dice(run)
         print(f"{run!s:40s} {'squeeze' if scale is None else f'{scale:g}':>8s} {val_dice:9.4f} {dice:9.4f}")
+        settings = json.loads((run / run_folder.RUN_RECORD).read_text())["settings"]
+        results[str(run)] = {
+            "data": settings["data"],
+            "scale": scale,
+            "val_dice": round(val_dice, 4),
+            "own_size_dice": round(dice, 4),
+            "date": time.strftime("%Y-%m-%d"),
+        }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

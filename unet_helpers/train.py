@@ -44,8 +44,8 @@ VIEW_NAMES = {name.replace("_", "-"): view for name, view in datasets.VIEWS.item
 EPOCHS_UNDER_A_TIME_LIMIT = 1000
 SCALE_HELP = (
     "squeeze: each image to --image-size; FACTOR: keep each image at its own size times FACTOR (1: as "
-    "stored), train on random --image-size windows of it, validate on tiles of it; auto (default): squeeze "
-    "when all images have one size or hold large objects, else 1. Predict with the scale it trained at"
+    "stored), train on random --image-size windows of it, validate on tiles of it; auto (default): 1 where "
+    "squeezing would thin structures out or images of several sizes hold small objects, else squeeze"
 )
 
 
