@@ -93,15 +93,18 @@ def _foreground(mask: np.ndarray) -> np.ndarray:
     return ((mask != 0) & (mask != mask_classes.IGNORE_CLASS)).astype(np.uint8)
 
 
-def object_diameters(masks: list[np.ndarray]) -> np.ndarray:
-    """The size of every object in ``masks``, in pixels: the diameter of a disc of the same area.
+def object_diameters(masks: list[np.ndarray], *, min_pixels: int = 1) -> np.ndarray:
+    """The size of every object of ``min_pixels`` or more in ``masks``, in pixels: the diameter of a disc
+    of the same area.
 
     An object is a connected region (8-neighbours) of any class but 0 (background) and ``IGNORE_CLASS``.
     Returns float64 (number of objects,).
     """
-    areas = [cv2.connectedComponentsWithStats(_foreground(mask), connectivity=8)[2][1:, cv2.CC_STAT_AREA]
-             for mask in masks]  # fmt: skip
-    return np.sqrt(4 / np.pi * np.concatenate(areas).astype(np.float64))
+    areas = np.concatenate(
+        [cv2.connectedComponentsWithStats(_foreground(mask), connectivity=8)[2][1:, cv2.CC_STAT_AREA]
+         for mask in masks]
+    )  # fmt: skip
+    return np.sqrt(4 / np.pi * areas[areas >= min_pixels].astype(np.float64))
 
 
 def _regions_over(side: np.ndarray, pixels: int) -> np.ndarray:
@@ -161,8 +164,7 @@ def choose_scale(scan: Scan, *, image_size: int) -> ScaleChoice:
         return ScaleChoice(
             None, f"every image is {sizes[0][0]}x{sizes[0][1]}: squeezing them to {image_size} pixels"
         )
-    diameters = object_diameters(masks)
-    diameters = diameters[np.pi / 4 * diameters**2 >= SPECK_PIXELS]
+    diameters = object_diameters(masks, min_pixels=SPECK_PIXELS)
     if not diameters.size:
         return ScaleChoice(None, "the masks measured hold no objects: squeezing the images")
     median = float(np.median(diameters))
