@@ -5,11 +5,12 @@
 A run's ``val_dice`` is measured at the size it trained at: squeezed images (128x128 for the workshop
 profile) or, with ``--scale S``, tiles of the images at their own size times S. This script scores each
 run's best model on the same validation images at the size the masks are stored at, so that runs of
-different scales compare: a squeezed run predicts each squeezed image and its probabilities are resized
-back to the image's size (bilinear, as ``benchmarks/time_budget.py`` scores plain ``fit``); a run at a
-scale predicts each image whole with ``inference.predict_tiled`` at that scale (as ``predict`` does). Both
-against the stored masks: pooled Dice of the foreground, prediction > 0.5 (``metrics.dice_score``).
-Writes benchmarks/results/own_size_dice.json (one entry per run folder, kept across runs).
+different scales compare: ``inference.predict_tiled`` predicts each image whole, squeezed to the run's
+``--image-size`` for a squeezed run (``squeeze_to``: its probabilities resized back to the image's size,
+bilinear, as ``benchmarks/time_budget.py`` scores plain ``fit``), at the run's scale for the others (as
+``predict`` does). Both against the stored masks: pooled Dice of the foreground, prediction > 0.5
+(``metrics.dice_score``). Writes benchmarks/results/own_size_dice.json (one entry per run folder, kept
+across runs).
 
 The split and the folder come from the run's ``run.json`` (binary folders of images/ and masks/ read with
 the default options or gray ``mask_values``: the embedded nuclei, ISBI 2012's view). Prints one line per run.
@@ -23,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from unet_helpers import data, inference, metrics, model, run_folder
 
@@ -63,16 +63,12 @@ def own_size_dice(run: Path) -> tuple[float, float, float | None]:
         settings.get("scale"),
         settings["image_size"],
     )
+    # As predict gives new images to the run's model: squeezed whole, or at the run's scale.
+    options = {"squeeze_to": size} if scale is None else {"scale": scale}
     true, predicted = [], []
     for files in data.pair_files(pairs):
         image, mask = data.to_float(*read(*files))
-        if scale is None:
-            squeezed = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
-            probabilities = tf.image.resize(
-                network.predict(squeezed[tf.newaxis], verbose=0)[0], mask.shape[:2]
-            )
-        else:
-            probabilities = inference.predict_tiled(network, image.numpy(), scale=scale, progress=False)
+        probabilities = inference.predict_tiled(network, image.numpy(), progress=False, **options)
         true.append(mask.numpy().ravel())
         predicted.append(np.asarray(probabilities)[..., -1].ravel())
     dice = metrics.dice_score(np.concatenate(true)[np.newaxis], np.concatenate(predicted)[np.newaxis])

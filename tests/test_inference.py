@@ -123,6 +123,21 @@ def test_scale_predicts_at_the_training_scale_and_returns_the_image_size(trained
         assert "scale" in error_message(inference.predict_tiled, trained_model, image, scale=scale)
 
 
+def test_squeeze_to_predicts_the_whole_image_squeezed_as_the_loader_squeezes(trained_model):
+    """A model trained on images squeezed to one size sees a new image squeezed whole the same way."""
+    image = synthetic.make_sample(seed=3, index=0, image_size=160)[0].astype(np.float32) / 255
+    image = image[:150]  # not square: the squeeze changes its aspect ratio, as training's did
+    squeezed = inference.predict_tiled(trained_model, image, squeeze_to=64, tile_size=64)
+    small = tf.image.resize(image, (64, 64), method="bilinear", antialias=True).numpy()
+    np.testing.assert_allclose(inference.squeeze(image, 64), np.clip(small, 0, 1))
+    by_hand = tf.image.resize(plain(trained_model, np.clip(small, 0, 1)), (150, 160)).numpy()
+    np.testing.assert_allclose(squeezed, by_hand, atol=1e-5)
+    mask = inference.predict_image(trained_model, image, squeeze_to=64, tile_size=64)
+    np.testing.assert_array_equal(mask, inference.to_mask(squeezed))
+    for options in ({"squeeze_to": 0}, {"squeeze_to": 64.0}, {"squeeze_to": 64, "scale": 0.5}):
+        assert "squeeze_to" in error_message(inference.predict_tiled, trained_model, image, **options)
+
+
 def test_multi_class_probabilities_sum_to_one_and_masks_are_their_argmax():
     keras.utils.set_random_seed(4)
     model = build_unet((None, None, 3), num_classes=3, base_filters=4)

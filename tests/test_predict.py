@@ -144,22 +144,46 @@ def test_threshold_tiles_and_overlap_reach_the_prediction(tmp_path, capsys, mode
     assert mask.shape == Image.open(inputs / "gray.jpg").size[::-1]
 
 
-def test_a_run_folders_scale_is_the_default(tmp_path, capsys, model_file, inputs):
+@pytest.mark.parametrize(
+    ("settings", "extra", "says", "how"),
+    [
+        ({"scale": 0.5}, [], "Predicting at scale 0.5, the scale the run", {"scale": 0.5}),
+        ({"scale": 0.5}, ["--scale", "1"], None, {}),
+        # Squeezed from one square size: its factor; from several sizes (or before runs said): squeezed.
+        (
+            {"scale": None, "image_size": 32, "squeezed_from": [64, 64]},
+            [],
+            "at scale 0.5: the",
+            {"scale": 0.5},
+        ),
+        (
+            {"scale": None, "image_size": 32, "squeezed_from": None},
+            [],
+            "squeezed to 32x32",
+            {"squeeze_to": 32},
+        ),
+        ({"scale": None, "image_size": 32}, [], "squeezed to 32x32", {"squeeze_to": 32}),
+        ({"image_size": 32}, [], None, {}),  # train_unet's own runs do not say how they saw their images
+        ({}, ["--scale", "squeeze"], None, {"squeeze_to": 32}),  # the model's input size
+    ],
+)
+def test_the_default_scale_is_how_the_run_saw_its_images(
+    tmp_path, capsys, model_file, inputs, settings, extra, says, how
+):
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(model_file, run / "best.keras")
-    record = {"generator": run_folder.GENERATOR, "settings": {"scale": 0.5}}
+    record = {"generator": run_folder.GENERATOR, "settings": settings}
     (run / run_folder.RUN_RECORD).write_text(json.dumps(record))
-    model, image = load_model(model_file), data.read_image(inputs / "gray.jpg")
-    for extra, scale in [([], 0.5), (["--scale", "1"], 1.0)]:
-        out = tmp_path / f"out{scale}"
-        code, stdout, stderr = run_main(
-            capsys, "--model", run / "best.keras", "--input", inputs / "gray.jpg", "--out", out, *extra
-        )
-        assert code == 0, stderr
-        assert ("Predicting at scale 0.5" in stdout) == (not extra)
-        expected = inference.to_mask(inference.predict_tiled(model, image, scale=scale)) * 255
-        np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / "gray.png")), expected)
+    model, image = load_model(model_file), data.read_image(inputs / "rgb.png")  # 50x70: not square
+    out = tmp_path / "out"
+    code, stdout, stderr = run_main(
+        capsys, "--model", run / "best.keras", "--input", inputs / "rgb.png", "--out", out, *extra
+    )
+    assert code == 0, stderr
+    assert ("Predicting" in stdout) == (says is not None) and (says or "") in stdout
+    expected = inference.to_mask(inference.predict_tiled(model, image, **how)) * 255
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / "rgb.png")), expected)
 
 
 def test_only_this_commands_own_files_are_replaced_in_out(tmp_path, capsys, model_file, inputs):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unet_helpers import data, run_folder, scales, train
+from unet_helpers import data, inference, model, predict, run_folder, scales, train
 
 WINDOW = 48
 # Squeezed to 48, these shrink by 1 to 1.5: 8-pixel squares stay over 5 pixels wide (not thin), and are
@@ -132,7 +132,35 @@ def test_a_squeezed_run_of_several_sizes_resumes_squeezed_under_auto(tmp_path, c
     assert train.main([*arguments, "--epochs", "2"]) == 0
     report = json.loads((out / run_folder.METRICS).read_text())
     assert report["settings"]["scale"] is None and report["epochs_completed"] == 2
+    assert report["settings"]["squeezed_from"] is None  # several sizes: no one factor for predict
     assert "scale auto" not in capsys.readouterr().out
+
+
+def test_a_squeezed_run_of_one_size_tells_predict_its_factor_and_older_runs_resume(tmp_path, capsys):
+    root = write_folder(tmp_path / "set", [(64, 64)], object_side=16)
+    out = tmp_path / "run"
+    arguments = ["--data", str(root), "--out", str(out), "--image-size", str(WINDOW), "--batch-size", "4",
+                 "--base-filters", "4", "--seed", "1"]  # fmt: skip
+    assert train.main([*arguments, "--epochs", "1"]) == 0
+    record = json.loads((out / run_folder.RUN_RECORD).read_text())
+    assert record["settings"]["scale"] is None and record["settings"]["squeezed_from"] == [64, 64]
+    capsys.readouterr()
+    image = root / "images" / "0.png"
+    assert (
+        predict.main(
+            ["--model", str(out / "best.keras"), "--input", str(image), "--out", str(tmp_path / "p")]
+        )
+        == 0
+    )
+    assert "Predicting at scale 0.75: the run in" in capsys.readouterr().out  # 64 squeezed to 48
+    network = model.load_model(out / "best.keras")
+    expected = inference.predict_image(network, data.read_image(image), scale=0.75)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "p" / "masks" / "0.png")), expected * 255)
+
+    del record["settings"]["squeezed_from"]  # a run recorded before squeezed_from resumes
+    (out / run_folder.RUN_RECORD).write_text(json.dumps(record))
+    assert train.main([*arguments, "--epochs", "2"]) == 0
+    assert json.loads((out / run_folder.METRICS).read_text())["epochs_completed"] == 2
 
 
 @pytest.mark.parametrize("text", ["big", "0", "-1"])

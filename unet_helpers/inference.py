@@ -329,6 +329,7 @@ def predict_tiled(
     batch_size: int = 8,
     progress: bool | None = None,
     scale: float = 1.0,
+    squeeze_to: int | None = None,
 ) -> np.ndarray:
     """Predict class probabilities for one image of any size with the overlap-tile strategy.
 
@@ -358,6 +359,10 @@ def predict_tiled(
             ``load_dataset(image_size=128)`` on 256x256 images saw every object at half its size in
             pixels; give it new images at ``scale=0.5`` too. The image is resized as ``load_dataset``
             resizes (bilinear with antialiasing), the probabilities bilinearly. 1 (default): as it is.
+        squeeze_to: squeeze the whole image to ``squeeze_to`` x ``squeeze_to`` pixels first (its aspect
+            ratio not kept) and the probabilities back to its size after, as ``load_dataset(scale=None)``
+            squeezed every training image: for a model trained so on images of several sizes, where no
+            one ``scale`` fits. None (default): no squeezing. Not with ``scale``.
 
     Returns:
         float32 probabilities in [0, 1] of shape (H, W, channels), the input's height and width:
@@ -372,11 +377,14 @@ def predict_tiled(
         raise UnetTutorialError(f"batch_size={batch_size!r}: use a whole number of 1 or more.")
     if not 0 < scale <= 16:
         raise UnetTutorialError(f"scale={scale!r}: use a factor above 0, such as 0.5 (at most 16).")
-    if scale != 1:
+    if squeeze_to is not None and (
+        not isinstance(squeeze_to, int | np.integer) or squeeze_to < 1 or scale != 1
+    ):
+        raise UnetTutorialError(f"squeeze_to={squeeze_to!r}: use a size in pixels, and no scale with it.")
+    if scale != 1 or squeeze_to is not None:
         options = {"tile_size": tile_size, "overlap": overlap, "batch_size": batch_size, "progress": progress}
-        return _resize(
-            predict_tiled(model, rescale(image, scale), **options), image.shape[:2], antialias=False
-        )
+        resized = rescale(image, scale) if squeeze_to is None else squeeze(image, squeeze_to)
+        return _resize(predict_tiled(model, resized, **options), image.shape[:2], antialias=False)
     grid = tile_grid(model, image.shape, tile_size=tile_size, overlap=overlap)
     model, image = _standardized_once(model, image)
     padded = np.pad(image, (*grid.padding, (0, 0)), mode="reflect")
@@ -423,6 +431,15 @@ def rescale(image: Any, scale: float) -> np.ndarray:
     size = [max(1, round(side * scale)) for side in np.shape(image)[:2]]
     # Clipped: resizing may round a value of 1 to a hair above it.
     return np.clip(_resize(np.asarray(image, np.float32), size, antialias=True), 0.0, 1.0)
+
+
+def squeeze(image: Any, size: int) -> np.ndarray:
+    """``image`` squeezed to ``size`` x ``size``, as ``data.load_dataset(scale=None)`` squeezes images.
+
+    Returns:
+        float32 (size, size, C) in [0, 1].
+    """
+    return np.clip(_resize(np.asarray(image, np.float32), (size, size), antialias=True), 0.0, 1.0)
 
 
 def _resize(image: np.ndarray, size: Any, *, antialias: bool) -> np.ndarray:
@@ -472,6 +489,7 @@ def predict_image(
     batch_size: int = 8,
     progress: bool | None = None,
     scale: float = 1.0,
+    squeeze_to: int | None = None,
 ) -> np.ndarray:
     """The predicted mask of one image of any size: :func:`to_mask` of :func:`predict_tiled`.
 
@@ -487,5 +505,6 @@ def predict_image(
         batch_size=batch_size,
         progress=progress,
         scale=scale,
+        squeeze_to=squeeze_to,
     )
     return to_mask(probabilities, threshold=threshold)

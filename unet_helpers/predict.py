@@ -4,10 +4,14 @@
 
 Every image is predicted whole, in tiles of the model's input size (:func:`inference.predict_tiled`:
 overlapping tiles, mirrored borders, blended seams), so an image of any size gets a mask of its own size.
-``--scale`` predicts at the scale the model was trained at (0.5 for a model trained at ``--image-size
-128`` on 256x256 images, such as the embedded nuclei): the image is resized by it first, and the mask
-brought back to the image's size. Without it, a model in a training run's folder that trained at a scale
-(``train --scale``, or ``auto`` choosing one) is predicted at that scale; any other at 1.
+A network learns objects at a size in pixels, so each image is predicted as the model's training run
+saw its images, read from the run folder that holds ``--model`` (``--scale auto``, the default): at the
+run's scale (``train --scale``, or ``auto`` choosing one); for a run that squeezed images of one square
+size, at the scale that squeeze was (0.5 for 256x256 images squeezed to ``--image-size 128``, such as
+the embedded nuclei); for one that squeezed images of several sizes, squeezed whole to its
+``--image-size`` too. A model outside a run folder is predicted at scale 1. ``--scale FACTOR`` resizes
+each image by FACTOR first, ``--scale squeeze`` squeezes it to the model's size; the mask is always
+brought back to the image's size.
 What the command writes into ``--out``, for an input ``NAME.ext``:
 
 =====================  ==========================================================================
@@ -49,7 +53,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from unet_helpers import run_folder
-from unet_helpers.cli import ArgumentParser, fraction, non_negative_int, positive_float, positive_int
+from unet_helpers.cli import ArgumentParser, fraction, non_negative_int, positive_int, scale_argument
 from unet_helpers.errors import UnetTutorialError
 
 if TYPE_CHECKING:
@@ -100,11 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--batch-size", type=positive_int, default=8, metavar="N", help="tiles per step (default: 8)")
     add(
         "--scale",
-        type=positive_float,
-        metavar="FACTOR",
-        help="resize each image by FACTOR before predicting (masks keep the image's size): the scale the "
-        "model was trained at, e.g. 0.5 for 256-pixel images trained with --image-size 128 (default: the "
-        "scale recorded in the run folder that holds --model, if it trained at one; else 1)",
+        type=scale_argument,
+        default="auto",
+        metavar="auto|squeeze|FACTOR",
+        help="resize each image by FACTOR before predicting, or squeeze it whole to the model's size "
+        "(masks keep the image's size); default auto: as the run in the folder that holds --model saw "
+        "its images (a model outside a run folder: 1)",
     )
     return parser
 
@@ -221,6 +226,41 @@ def overlay(image: np.ndarray, mask: np.ndarray, *, num_classes: int) -> np.ndar
     return np.asarray(canvas.buffer_rgba())[:height, :width, :3].copy()
 
 
+def _prediction_scale(
+    requested: float | str | None, model_path: Path, model: keras.Model
+) -> tuple[float, int | None]:
+    """``(scale, squeeze_to)`` for ``inference.predict_tiled``: as ``--scale`` asks (auto|squeeze|FACTOR).
+
+    ``auto`` follows the run folder that holds the model (the command line records every run's scale,
+    None for squeezed images, and the one size of the images it squeezed): a model trained on images at
+    a scale is given new ones at it, whatever their size.
+    """
+    if requested not in ("auto", None):
+        return float(requested), None
+    settings = run_folder.recorded_settings(model_path.parent)
+    size = model.input_shape[1] or settings.get("image_size")
+    if requested is None:
+        if size is None:
+            raise UnetTutorialError(
+                f"--scale squeeze: '{model_path}' takes images of any size and its folder holds no run "
+                "that says which size it trained at; pass --scale FACTOR."
+            )
+        return 1.0, size
+    run = f"the run in '{model_path.parent}'"
+    if "scale" not in settings:  # not a run of the command line: nothing says how it saw its images
+        return 1.0, None
+    if settings["scale"]:
+        print(f"Predicting at scale {settings['scale']:g}, the scale {run} trained at.")
+        return settings["scale"], None
+    height, width = settings.get("squeezed_from") or (None, None)
+    if height is not None and height == width:
+        scale = size / height
+        print(f"Predicting at scale {scale:g}: {run} squeezed its {height}x{width} images to {size}x{size}.")
+        return scale, None
+    print(f"Predicting each image squeezed to {size}x{size}, as {run} squeezed its images.")
+    return 1.0, size
+
+
 def _run(arguments: argparse.Namespace) -> int:
     """Predict every input; return how many images were written."""
     model_path, source, out = _check_paths(arguments)
@@ -229,9 +269,7 @@ def _run(arguments: argparse.Namespace) -> int:
     from unet_helpers import model as unet
 
     model = unet.load_model(model_path)
-    scale = arguments.scale or run_folder.recorded_settings(model_path.parent).get("scale")
-    if scale and not arguments.scale:
-        print(f"Predicting at scale {scale:g}, the scale the run in '{model_path.parent}' trained at.")
+    scale, squeeze_to = _prediction_scale(arguments.scale, model_path, model)
     num_classes = unet.num_classes_of(model)
     channels = _check_model(model, num_classes, model_path, arguments.threshold)
     tiling = {"tile_size": arguments.tile_size, "overlap": arguments.overlap}
@@ -242,7 +280,7 @@ def _run(arguments: argparse.Namespace) -> int:
         start = time.perf_counter()
         image = data.read_image(path, channels=channels)
         probabilities = inference.predict_tiled(
-            model, image, batch_size=arguments.batch_size, scale=scale or 1.0, **tiling
+            model, image, batch_size=arguments.batch_size, scale=scale, squeeze_to=squeeze_to, **tiling
         )
         mask = inference.to_mask(probabilities, threshold=arguments.threshold or 0.5)
         _write_png(out / MASKS / f"{path.stem}.png", mask * np.uint8(255) if num_classes == 2 else mask)

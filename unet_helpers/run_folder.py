@@ -57,10 +57,11 @@ MONITOR = "val_dice"
 
 GENERATOR = "unet_helpers.train"  # in run.json: which folders are a run's (kept from the first version)
 RECORD_VERSION = 1
-# Settings that may differ when a run is resumed: they change neither the model nor its saved state.
+# Settings that may differ when a run is resumed: they change neither the model nor its saved state
+# (squeezed_from, the one size of the images a run squeezed, is measured, and runs before it lack it).
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "time_limit", "jit_compile", "replicas", "profile"}
-    | {"early_stopping_patience", "reduce_lr_patience"}
+    | {"early_stopping_patience", "reduce_lr_patience", "squeezed_from"}
 )
 
 # The status of a run in run.json.

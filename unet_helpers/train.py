@@ -362,7 +362,7 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
     batch_size = arguments.batch_size or profile.batch_size
     import keras
 
-    from unet_helpers import data, synthetic, training
+    from unet_helpers import data, scales, synthetic, training
 
     if arguments.data is not None:
         root = arguments.data
@@ -387,6 +387,9 @@ def _run(arguments: argparse.Namespace) -> TrainingResult:
         root, image_size=image_size, batch_size=batch_size, augment=augment, **splitting, **reading
     )
     splitting["scale"] = splits.scale
+    if splits.scale is None:  # predict gives new images the factor of a squeeze of one size (--scale auto)
+        sizes = set(scales.image_sizes(splits.scan.pairs))
+        splitting["squeezed_from"] = list(sizes.pop()) if len(sizes) == 1 else None
     keras.utils.set_random_seed(arguments.seed)
     return training.train_unet(
         train=splits.train,
