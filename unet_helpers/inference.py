@@ -428,9 +428,7 @@ def rescale(image: Any, scale: float) -> np.ndarray:
     Returns:
         float32 (round(H * scale), round(W * scale), C) in [0, 1].
     """
-    size = [max(1, round(side * scale)) for side in np.shape(image)[:2]]
-    # Clipped: resizing may round a value of 1 to a hair above it.
-    return np.clip(_resize(np.asarray(image, np.float32), size, antialias=True), 0.0, 1.0)
+    return _resize_image(image, [max(1, round(side * scale)) for side in np.shape(image)[:2]])
 
 
 def squeeze(image: Any, size: int) -> np.ndarray:
@@ -439,7 +437,13 @@ def squeeze(image: Any, size: int) -> np.ndarray:
     Returns:
         float32 (size, size, C) in [0, 1].
     """
-    return np.clip(_resize(np.asarray(image, np.float32), (size, size), antialias=True), 0.0, 1.0)
+    return _resize_image(image, (size, size))
+
+
+def _resize_image(image: Any, size: Any) -> np.ndarray:
+    """Pixels in [0, 1] resized to ``size`` (height, width) as the loader resizes images."""
+    # Clipped: resizing may round a value of 1 to a hair above it.
+    return np.clip(_resize(np.asarray(image, np.float32), size, antialias=True), 0.0, 1.0)
 
 
 def _resize(image: np.ndarray, size: Any, *, antialias: bool) -> np.ndarray:
