@@ -186,6 +186,26 @@ def test_the_default_scale_is_how_the_run_saw_its_images(
     np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / "rgb.png")), expected)
 
 
+def test_squeeze_without_a_size_to_squeeze_to_is_one_line(tmp_path, capsys, inputs):
+    """A model that takes any size, outside a run folder: nothing says what --scale squeeze means."""
+    model = build_unet((None, None, 3), base_filters=4)
+    model.save(tmp_path / "any.keras")
+    out = tmp_path / "out"
+    code, _, stderr = run_main(
+        capsys,
+        "--model",
+        tmp_path / "any.keras",
+        "--input",
+        inputs / "rgb.png",
+        "--out",
+        out,
+        "--scale",
+        "squeeze",
+    )
+    assert code == 2 and stderr.count("\n") == 1 and "any.keras" in stderr and "--scale FACTOR" in stderr
+    assert not out.exists()
+
+
 def test_only_this_commands_own_files_are_replaced_in_out(tmp_path, capsys, model_file, inputs):
     out = tmp_path / "out"
     (out / "masks").mkdir(parents=True)
